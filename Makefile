@@ -1,0 +1,29 @@
+# The two commands of the README: `make run` and `make test`.
+DATA ?= var/data
+HOST ?= 127.0.0.1
+PORT ?= 8080
+PYTEST_ARGS ?=
+
+.PHONY: setup run test test-quick lint lock services-up services-down bench
+
+setup:
+	./scripts/setup.sh
+
+run: setup
+	METASTORE_DATA_DIR=$${METASTORE_DATA_DIR:-$(DATA)} .venv/bin/azul-metastore serve --host $(HOST) --port $(PORT)
+
+test: setup
+	./scripts/test.sh $(PYTEST_ARGS)
+
+test-quick: setup
+	.venv/bin/python -m pytest -m "not opensearch and not kafka and not s3 and not compat" $(PYTEST_ARGS)
+
+lint: setup
+	.venv/bin/ruff check .
+	.venv/bin/ruff format --check .
+
+# Re-resolve the lock file (needs network access to PyPI; uv is fetched into a scratch venv).
+lock:
+	python3 -m venv /tmp/metastore-lock-venv && /tmp/metastore-lock-venv/bin/pip install -q uv
+	/tmp/metastore-lock-venv/bin/uv pip compile pyproject.toml --extra dev --generate-hashes \
+	  --python-version 3.11 -o requirements/lock.txt

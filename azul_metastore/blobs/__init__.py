@@ -1,0 +1,1 @@
+"""The blob store port and its adapters (files on disk, S3)."""

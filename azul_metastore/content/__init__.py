@@ -1,0 +1,1 @@
+"""What happens to bytes: identification, neutering, extraction, strings and hex views."""

@@ -1,0 +1,1 @@
+"""The event log port, its adapters, tracking fields and intake rules."""

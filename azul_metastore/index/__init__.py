@@ -1,0 +1,1 @@
+"""The metadata index port, the shared encoder, and the SQLite and OpenSearch adapters."""

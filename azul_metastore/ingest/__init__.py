@@ -1,0 +1,1 @@
+"""Ingestors: consumer groups that turn events into index documents."""

@@ -1,0 +1,1 @@
+"""Age-off, purge, lost-task retry and reprocessing."""

@@ -1,0 +1,1 @@
+"""Records with no I/O: Azul wire events, REST response models, index document shapes."""

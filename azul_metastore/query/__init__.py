@@ -1,0 +1,1 @@
+"""The search query language: grammar, parser, AST and autocomplete."""

@@ -1,0 +1,1 @@
+"""Security labels, caller access and authentication."""
