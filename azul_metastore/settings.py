@@ -176,9 +176,10 @@ class Settings(BaseSettings):
     # --- where things live --------------------------------------------------------------------
     data_dir: Path = Path("var/data")
     partition: Annotated[str, Field(min_length=1, pattern=r"^[a-z0-9][a-z0-9_-]*$")] = "dev01"
-    index_backend: Literal["sqlite", "opensearch"] = "sqlite"
-    blob_backend: Literal["filesystem", "s3"] = "filesystem"
-    events_backend: Literal["sqlite", "kafka"] = "sqlite"
+    # Only adapters that exist are accepted; the scale-out ones join these lists as they land.
+    index_backend: Literal["sqlite"] = "sqlite"
+    blob_backend: Literal["filesystem"] = "filesystem"
+    events_backend: Literal["sqlite"] = "sqlite"
 
     opensearch_url: str = "http://127.0.0.1:9200"
     opensearch_username: str = "azul_writer"
@@ -229,6 +230,8 @@ class Settings(BaseSettings):
     jwt_algorithms: list[str] = ["RS256", "ES256", "PS256"]
     jwt_username_claim: str = "preferred_username"
     jwt_roles_claim: str = "roles"
+    # HS* tokens are refused unless this shared secret is set (OpenSearch demo / tests only).
+    jwt_hs256_secret: SecretStr = SecretStr("")
 
     # --- content -------------------------------------------------------------------------------
     upload_max_bytes: Annotated[int, Field(ge=1)] = 8 * 1024**3

@@ -32,5 +32,5 @@ if [[ ! -f $stamp ]] || ! cmp -s requirements/lock.txt "$stamp"; then
   .venv/bin/python -m pip install -q --require-hashes --no-deps -r requirements/lock.txt
   cp requirements/lock.txt "$stamp"
 fi
-.venv/bin/python -m pip install -q --no-deps --no-build-isolation -e . 2>/dev/null \
-  || .venv/bin/python -m pip install -q --no-deps -e .
+.venv/bin/python -m pip install -q --no-deps --no-build-isolation -e . --config-settings editable_mode=compat 2>/dev/null \
+  || .venv/bin/python -m pip install -q --no-deps -e . --config-settings editable_mode=compat

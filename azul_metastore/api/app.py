@@ -1,0 +1,31 @@
+"""The FastAPI application factory. Every route table is listed in ``ROUTERS`` so the whole API
+fits on one screen: Azul's metastore REST API under ``/api/v0`` and the dispatcher-side event and
+stream APIs under ``/api/v2`` and ``/api/v3``.
+"""
+
+from __future__ import annotations
+
+from fastapi import FastAPI
+
+from azul_metastore import __version__
+from azul_metastore.api.errors import install_error_handlers
+from azul_metastore.api.routes import events as events_routes
+from azul_metastore.app import Services
+
+#: (router, prefix): the complete route table of the server
+ROUTERS = [
+    (events_routes.router, "/api/v2"),
+]
+
+
+def create_app(services: Services) -> FastAPI:
+    app = FastAPI(
+        title="Azul metastore",
+        version=__version__,
+        description="Standalone, Azul-compatible malware metastore.",
+    )
+    app.state.services = services
+    install_error_handlers(app)
+    for router, prefix in ROUTERS:
+        app.include_router(router, prefix=prefix)
+    return app

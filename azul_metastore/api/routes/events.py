@@ -1,0 +1,99 @@
+"""Dispatcher-compatible event API (``/api/v2/event``): what Azul plugins and clients post to and
+fetch from. Thin: parse, call the intake or dispatch service, format."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Annotated, Literal
+
+from fastapi import APIRouter, Depends, Query, Request
+from fastapi.concurrency import run_in_threadpool
+from starlette.responses import Response
+
+from azul_metastore.api.deps import services
+from azul_metastore.api.responses import JSON
+from azul_metastore.app import Services
+from azul_metastore.errors import InvalidInput
+from azul_metastore.events.dispatch import ConsumerFilters, multipart_body
+from azul_metastore.events.intake import check_model, parse_batch
+
+router = APIRouter(tags=["dispatcher events"])
+
+MAX_DEADLINE_SECONDS = 60
+
+
+@router.post("/event")
+async def post_events(
+    request: Request,
+    svc: Annotated[Services, Depends(services)],
+    model: str,
+    include_ok: bool = False,
+    sync: bool = False,
+    pause_plugins: bool = False,
+    avro_format: Annotated[bool, Query(alias="avro-format")] = False,
+) -> Response:
+    """Validate each event on its own; publish the valid ones; report every failure by index.
+
+    ``sync`` and ``pause_plugins`` are accepted for compatibility: publishing is always synchronous
+    here (the call returns once the events are durable), and there is no plugin pause.
+    """
+    if avro_format:
+        raise InvalidInput("avro-format=true is not supported; post JSON events")
+    check_model(model)
+    body = await request.body()
+    raw = parse_batch(body)
+    result = await run_in_threadpool(svc.intake.post, model, raw)
+    payload = result.response(include_ok)
+    if result.failures and not result.accepted:
+        raise InvalidInput(
+            f"all {len(result.failures)} events were rejected: {result.failures[0].error}"
+            + (" (and more; see parameters.failures)" if len(result.failures) > 1 else ""),
+            failures=payload["failures"],
+        )
+    return JSON(payload)
+
+
+@router.get("/event/{model}/{mode}")
+def get_events(
+    svc: Annotated[Services, Depends(services)],
+    model: str,
+    mode: Literal["active", "passive"],
+    name: str,
+    version: str = "",
+    count: Annotated[int, Query(ge=1, le=10_000)] = 1,
+    deadline: Annotated[float, Query(ge=0)] = 1,
+    deny_actions: Annotated[list[str], Query(alias="d-action")] = [],
+    deny_self: Annotated[bool, Query(alias="d-self")] = False,
+    require_expedite: Annotated[bool, Query(alias="r-expedite")] = False,
+    require_live: Annotated[bool, Query(alias="r-live")] = False,
+    require_historic: Annotated[bool, Query(alias="r-historic")] = False,
+    require_content: Annotated[bool, Query(alias="r-content")] = False,
+    require_sources: Annotated[list[str], Query(alias="r-source")] = [],
+    require_under: Annotated[int, Query(alias="r-under-content-size", ge=0)] = 0,
+    require_over: Annotated[int, Query(alias="r-over-content-size", ge=0)] = 0,
+    require_actions: Annotated[list[str], Query(alias="r-action")] = [],
+    require_streams: Annotated[list[str], Query(alias="r-streams")] = [],
+    is_task: Annotated[bool, Query(alias="is-task")] = False,
+) -> Response:
+    """Hand out up to ``count`` events, waiting up to ``deadline`` seconds for some to arrive."""
+    check_model(model)
+    active = mode == "active" or is_task
+    filters = ConsumerFilters(
+        deny_actions=deny_actions,
+        deny_self=deny_self,
+        require_actions=require_actions,
+        require_content=require_content,
+        require_under_content_size=require_under,
+        require_over_content_size=require_over,
+        require_streams=require_streams,
+        require_sources=require_sources,
+    )
+    lanes = svc.dispatch.binary_topics(name, require_expedite, require_live, require_historic, active)
+    delivery = svc.dispatch.get_events(
+        model, name, version, count, min(deadline, MAX_DEADLINE_SECONDS), active, filters, lanes
+    )
+    boundary = uuid.uuid4().hex
+    return Response(
+        multipart_body(delivery.info, delivery.events, boundary),
+        media_type=f"multipart/form-data; boundary={boundary}",
+    )

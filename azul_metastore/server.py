@@ -1,0 +1,74 @@
+"""``serve``: the API, the ingestors and the scheduled jobs in one process.
+
+Background work runs in threads (the ports are synchronous). On SIGTERM/SIGINT uvicorn stops
+accepting requests and drains open ones; then the stop event is set and every worker finishes the
+batch in hand (an ingestor commits only what it indexed) before the process exits.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import uvicorn
+
+from azul_metastore.api.app import create_app
+from azul_metastore.app import Services, build_services, build_workers
+from azul_metastore.settings import Settings
+
+log = logging.getLogger("azul_metastore")
+
+
+@dataclass
+class Worker:
+    """A named background loop; ``run`` must return soon after ``stop`` is set."""
+
+    name: str
+    run: Callable[[threading.Event], None]
+
+
+def configure_logging(settings: Settings) -> None:
+    level = {"WARN": "WARNING", "FATAL": "CRITICAL"}.get(settings.log_level, settings.log_level)
+    logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+
+
+def start_workers(workers: list[Worker], stop: threading.Event) -> list[threading.Thread]:
+    threads = []
+    for worker in workers:
+
+        def guarded(w: Worker = worker) -> None:
+            try:
+                w.run(stop)
+            except Exception:
+                log.exception("worker %s stopped with an error", w.name)
+
+        thread = threading.Thread(target=guarded, name=worker.name, daemon=True)
+        thread.start()
+        threads.append(thread)
+    return threads
+
+
+def run(settings: Settings, host: str, port: int, workers: bool = True) -> None:
+    configure_logging(settings)
+    services: Services = build_services(settings)
+    if settings.auth_open:
+        log.warning(
+            "AUTHENTICATION IS OFF (METASTORE_AUTH_OPEN=true): every request acts as 'anonymous' with roles %s. "
+            "Never expose this server beyond a trusted host.",
+            settings.auth_open_roles,
+        )
+    stop = threading.Event()
+    threads = start_workers(build_workers(services) if workers else [], stop)
+    app = create_app(services)
+    server = uvicorn.Server(uvicorn.Config(app, host=host, port=port, log_level="info", access_log=False))
+    log.info("serving on http://%s:%d (data in %s)", host, port, settings.data_dir)
+    try:
+        server.run()
+    finally:
+        stop.set()
+        for thread in threads:
+            thread.join(timeout=60)
+        services.close()
+        log.info("stopped")
