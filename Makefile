@@ -1,5 +1,4 @@
 # The two commands of the README: `make run` and `make test`.
-DATA ?= var/data
 HOST ?= 127.0.0.1
 PORT ?= 8080
 PYTEST_ARGS ?=
@@ -10,7 +9,7 @@ setup:
 	./scripts/setup.sh
 
 run: setup
-	METASTORE_DATA_DIR=$${METASTORE_DATA_DIR:-$(DATA)} .venv/bin/azul-metastore serve --host $(HOST) --port $(PORT)
+	METASTORE_ENV_FILE=$${METASTORE_ENV_FILE:-config/embedded.env} .venv/bin/azul-metastore serve --host $(HOST) --port $(PORT)
 
 test: setup
 	./scripts/test.sh $(PYTEST_ARGS)

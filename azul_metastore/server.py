@@ -7,10 +7,13 @@ batch in hand (an ingestor commits only what it indexed) before the process exit
 
 from __future__ import annotations
 
+import contextlib
 import logging
+import signal
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from types import FrameType
 
 import uvicorn
 
@@ -27,6 +30,26 @@ class Worker:
 
     name: str
     run: Callable[[threading.Event], None]
+
+
+class _Server(uvicorn.Server):
+    """uvicorn re-raises SIGTERM after its graceful shutdown, so the process would end "killed by
+    signal" instead of exiting 0; we take the signals ourselves: first one drains, second forces."""
+
+    @contextlib.contextmanager
+    def capture_signals(self) -> Iterator[None]:
+        def handle(sig: int, frame: FrameType | None) -> None:
+            if self.should_exit:
+                self.force_exit = True
+            self.should_exit = True
+            log.info("received %s, shutting down", signal.Signals(sig).name)
+
+        previous = {s: signal.signal(s, handle) for s in (signal.SIGINT, signal.SIGTERM)}
+        try:
+            yield
+        finally:
+            for s, h in previous.items():
+                signal.signal(s, h)
 
 
 def configure_logging(settings: Settings) -> None:
@@ -62,7 +85,7 @@ def run(settings: Settings, host: str, port: int, workers: bool = True) -> None:
     stop = threading.Event()
     threads = start_workers(build_workers(services) if workers else [], stop)
     app = create_app(services)
-    server = uvicorn.Server(uvicorn.Config(app, host=host, port=port, log_level="info", access_log=False))
+    server = _Server(uvicorn.Config(app, host=host, port=port, log_level="info", access_log=False))
     log.info("serving on http://%s:%d (data in %s)", host, port, settings.data_dir)
     try:
         server.run()

@@ -1,0 +1,134 @@
+"""The EventLog port's behaviour suite. Every adapter must pass it unchanged; the fixture below
+is parametrized over the adapters (the scale-out ones carry the marker of the service they need).
+Only port methods are used here."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from azul_metastore.events.port import EventLog, Message
+from azul_metastore.events.sqlite import SqliteEventLog
+
+LEASE_SECONDS = 1.0
+
+
+def _sqlite(tmp_path: Path) -> EventLog:
+    return SqliteEventLog(tmp_path / "events.sqlite3", lease_seconds=LEASE_SECONDS)
+
+
+ADAPTERS = {"sqlite": _sqlite}
+
+
+@pytest.fixture(params=list(ADAPTERS))
+def event_log(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[EventLog]:
+    log = ADAPTERS[request.param](tmp_path)
+    yield log
+    log.close()
+
+
+def msgs(n: int, prefix: str = "k") -> list[Message]:
+    return [Message(f"{prefix}{i}", f'{{"n": {i}}}'.encode()) for i in range(n)]
+
+
+def test_append_assigns_consecutive_offsets(event_log: EventLog) -> None:
+    assert event_log.append("t", msgs(3)) == [0, 1, 2]
+    assert event_log.append("t", msgs(2)) == [3, 4]
+    assert event_log.end_offset("t") == 5
+    assert [r.key for r in event_log.read("t", 3)] == ["k0", "k1"]
+    assert "t" in event_log.topics()
+
+
+def test_group_progress_and_replay_for_new_groups(event_log: EventLog) -> None:
+    event_log.append("t", msgs(5))
+    first = event_log.fetch("g1", ["t"], 3, 0, consumer="c")
+    assert [r.offset for r in first.records] == [0, 1, 2]
+    event_log.commit(first)
+    second = event_log.fetch("g1", ["t"], 10, 0, consumer="c")
+    assert [r.offset for r in second.records] == [3, 4]
+    event_log.commit(second)
+    assert len(event_log.fetch("g1", ["t"], 10, 0, consumer="c")) == 0
+    assert event_log.lag("g1", "t") == 0
+    # a group never seen before replays the whole history
+    other = event_log.fetch("g2", ["t"], 10, 0, consumer="c")
+    assert [r.offset for r in other.records] == [0, 1, 2, 3, 4]
+
+
+def test_consumers_of_one_group_get_disjoint_batches(event_log: EventLog) -> None:
+    event_log.append("t", msgs(10))
+    a = event_log.fetch("g", ["t"], 4, 0, consumer="a")
+    b = event_log.fetch("g", ["t"], 4, 0, consumer="b")
+    assert {r.offset for r in a.records}.isdisjoint({r.offset for r in b.records})
+    assert len(a) == 4 and len(b) == 4
+
+
+def test_uncommitted_batch_is_redelivered_after_a_restart(event_log: EventLog) -> None:
+    event_log.append("t", msgs(3))
+    lost = event_log.fetch("g", ["t"], 10, 0, consumer="worker-1")
+    assert len(lost) == 3
+    # the same worker comes back (after a crash) and asks again: it gets the same records
+    again = event_log.fetch("g", ["t"], 10, 0, consumer="worker-1")
+    assert [r.offset for r in again.records] == [0, 1, 2]
+    event_log.commit(again)
+    assert event_log.lag("g", "t") == 0
+
+
+def test_uncommitted_batch_of_a_vanished_consumer_goes_to_another(event_log: EventLog) -> None:
+    event_log.append("t", msgs(3))
+    assert len(event_log.fetch("g", ["t"], 10, 0, consumer="dead")) == 3
+    assert len(event_log.fetch("g", ["t"], 10, 0, consumer="alive")) == 0
+    time.sleep(LEASE_SECONDS + 0.2)
+    taken = event_log.fetch("g", ["t"], 10, 0, consumer="alive")
+    assert [r.offset for r in taken.records] == [0, 1, 2]
+
+
+def test_release_redelivers_at_once(event_log: EventLog) -> None:
+    event_log.append("t", msgs(2))
+    batch = event_log.fetch("g", ["t"], 10, 0, consumer="a")
+    event_log.release(batch)
+    assert [r.offset for r in event_log.fetch("g", ["t"], 10, 0, consumer="b").records] == [0, 1]
+
+
+def test_priority_lanes(event_log: EventLog) -> None:
+    event_log.append("live", msgs(3, "live"))
+    event_log.append("expedite", msgs(1, "exp"))
+    batch = event_log.fetch("g", ["expedite", "live"], 10, 0, consumer="c")
+    assert [r.key for r in batch.records] == ["exp0"]
+    event_log.commit(batch)
+    batch = event_log.fetch("g", ["expedite", "live"], 10, 0, consumer="c")
+    assert [r.key for r in batch.records] == ["live0", "live1", "live2"]
+
+
+def test_long_poll_returns_when_records_arrive(event_log: EventLog) -> None:
+    event_log.append("t", msgs(1))
+    event_log.commit(event_log.fetch("g", ["t"], 10, 0, consumer="c"))
+    timer = threading.Timer(0.3, lambda: event_log.append("t", msgs(1, "late")))
+    timer.start()
+    started = time.monotonic()
+    batch = event_log.fetch("g", ["t"], 10, 5.0, consumer="c")
+    elapsed = time.monotonic() - started
+    timer.join()
+    assert [r.key for r in batch.records] == ["late0"]
+    assert 0.2 < elapsed < 3.0
+
+
+def test_long_poll_gives_up_at_the_deadline(event_log: EventLog) -> None:
+    started = time.monotonic()
+    assert len(event_log.fetch("g", ["nothing-here"], 10, 0.3, consumer="c")) == 0
+    assert time.monotonic() - started >= 0.25
+
+
+def test_trim_drops_old_records_but_keeps_offsets(event_log: EventLog) -> None:
+    event_log.append("t", msgs(3))
+    time.sleep(0.01)
+    cut = int(time.time() * 1000)
+    time.sleep(0.01)
+    event_log.append("t", msgs(2, "new"))
+    assert event_log.trim("t", cut) == 3
+    assert [r.key for r in event_log.read("t", 0, 10)] == ["new0", "new1"]
+    assert event_log.end_offset("t") == 5
+    assert [r.offset for r in event_log.fetch("g", ["t"], 10, 0, consumer="c").records] == [3, 4]
