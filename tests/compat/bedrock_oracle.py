@@ -23,11 +23,13 @@ MODELS = {
 
 def validate(path: str) -> None:
     results = []
-    for item in json.load(open(path)):
+    with open(path) as f:
+        items = json.load(f)
+    for item in items:
         try:
             MODELS[item["model"]].model_validate(item["event"])
             results.append("")
-        except Exception as exc:  # noqa: BLE001 - report every failure to the test
+        except Exception as exc:  # report every failure to the test
             results.append(str(exc))
     print(json.dumps(results))
 
