@@ -9,6 +9,7 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass, field
 
+from azul_metastore.blobs.port import BlobStore
 from azul_metastore.events.dispatch import EventDispatch
 from azul_metastore.events.intake import EventIntake
 from azul_metastore.events.port import EventLog
@@ -33,6 +34,7 @@ class Services:
     event_log: EventLog
     intake: EventIntake
     dispatch: EventDispatch
+    blobs: BlobStore
     _closers: list = field(default_factory=list)
 
     def close(self) -> None:
@@ -41,6 +43,13 @@ class Services:
                 close()
             except Exception:  # pragma: no cover - best effort on shutdown
                 log.exception("error while closing %s", close)
+
+
+def build_blob_store(settings: Settings) -> BlobStore:
+    # settings.blob_backend is validated against the adapters that exist (only "filesystem" so far)
+    from azul_metastore.blobs.filesystem import FileSystemBlobStore
+
+    return FileSystemBlobStore(settings.blobs_path)
 
 
 def build_workers(services: Services) -> list:
@@ -55,6 +64,8 @@ def build_services(settings: Settings) -> Services:
     event_log = build_event_log(settings)
     intake = EventIntake(settings, event_log)
     dispatch = EventDispatch(event_log, intake)
-    services = Services(settings=settings, event_log=event_log, intake=intake, dispatch=dispatch)
+    blobs = build_blob_store(settings)
+    services = Services(settings=settings, event_log=event_log, intake=intake, dispatch=dispatch, blobs=blobs)
     services._closers.append(event_log.close)
+    services._closers.append(blobs.close)
     return services
