@@ -26,3 +26,15 @@ lock:
 	python3 -m venv /tmp/metastore-lock-venv && /tmp/metastore-lock-venv/bin/pip install -q uv
 	/tmp/metastore-lock-venv/bin/uv pip compile pyproject.toml --extra dev --generate-hashes \
 	  --python-version 3.11 -o requirements/lock.txt
+
+# Real servers for development and tests (see services/README.md). SERVICES picks some of
+# opensearch, opensearch-secure, kafka, s3; the default is opensearch, kafka and s3.
+SERVICES ?=
+services-up:
+	python3 -m services up $(SERVICES)
+
+services-down:
+	python3 -m services down $(SERVICES)
+
+services-status:
+	python3 -m services status $(SERVICES)

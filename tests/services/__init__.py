@@ -1,0 +1,1 @@
+"""Smoke tests of the real servers that services/ starts (OpenSearch, Kafka, SeaweedFS S3)."""
