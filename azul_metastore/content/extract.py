@@ -1,0 +1,276 @@
+"""Hardened extraction of submitted archives: ZIP (plain, ZipCrypto, WinZip AES) and TAR (plain,
+gzip, bzip2, xz).
+
+Everything is checked before the caller stores anything: members are written to numbered files in
+a work directory the caller owns (member names never become filesystem paths), and the list is
+returned only when the whole archive passed. Each violated limit raises
+:class:`~azul_metastore.errors.UnsupportedContent` with its own ``reason``:
+
+=======================  ==========================================================================
+reason                   when
+=======================  ==========================================================================
+``archive_too_large``    the archive itself is over ``extract_max_upload_bytes``
+``too_many_members``     more than ``extract_max_members`` files (all nesting levels together)
+``total_size_exceeded``  more than ``extract_max_total_bytes`` unpacked (declared or actually seen)
+``ratio_exceeded``       a member (ZIP) or the stream (TAR) expands more than ``extract_max_ratio``
+                         times; judged once more than 1 MiB came out, as tiny files say nothing
+``path_too_long``        a member name longer than ``extract_max_path_length``
+``path_traversal``       a member name with a ``..`` part, or absolute (``/x``, ``\\x``, ``C:``)
+``link_member``          a symbolic or hard link (TAR, or a ZIP entry with symlink mode)
+``special_member``       a device, FIFO or other non-regular TAR member
+``password_required``    an encrypted ZIP and no password given
+``bad_password``         none of the passwords opens it
+``not_an_archive``       neither ZIP nor TAR
+``corrupt_archive``      the archive cannot be read (truncated, CRC error, bad headers)
+``empty_archive``        no non-empty file inside
+=======================  ==========================================================================
+
+Nesting: archives inside the upload are opened while their depth (the upload is depth 1) is at
+most ``extract_max_nesting``; deeper ones are kept whole, as files, for plugins to open later
+with lineage. Totals and counts span all levels, so a nested bomb still hits them.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import stat
+import tarfile
+import zipfile
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import IO
+from zlib import error as zlib_error
+
+import pyzipper
+
+from azul_metastore.errors import UnsupportedContent
+from azul_metastore.settings import Settings
+
+__all__ = ["ExtractLimits", "Member", "archive_kind", "extract_archive"]
+
+_COPY = 1024 * 1024
+#: below this many bytes out, a high compression ratio is harmless and common (text, zeros)
+RATIO_FLOOR = 1024 * 1024
+_DRIVE = re.compile(r"^[A-Za-z]:")
+
+
+@dataclass(frozen=True)
+class ExtractLimits:
+    max_upload_bytes: int
+    max_members: int
+    max_total_bytes: int
+    max_ratio: float
+    max_path_length: int
+    max_nesting: int
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> ExtractLimits:
+        return cls(settings.extract_max_upload_bytes, settings.extract_max_members,
+                   settings.extract_max_total_bytes, settings.extract_max_ratio,
+                   settings.extract_max_path_length, settings.extract_max_nesting)
+
+
+@dataclass(frozen=True)
+class Member:
+    """One extracted file: its name inside the archive and the temporary file holding it."""
+
+    name: str
+    path: Path
+    size: int
+
+
+def _fail(reason: str, message: str, **params: object) -> UnsupportedContent:
+    return UnsupportedContent(message, reason=reason, **params)
+
+
+def archive_kind(path: Path) -> str | None:
+    """``"zip"``, ``"tar"`` or None."""
+    if zipfile.is_zipfile(path):
+        return "zip"
+    try:
+        if tarfile.is_tarfile(path):
+            return "tar"
+    except (OSError, EOFError, tarfile.TarError):
+        return None
+    return None
+
+
+class _Run:
+    """State shared by every level of one extraction."""
+
+    def __init__(self, workdir: Path, limits: ExtractLimits, passwords: Sequence[str]) -> None:
+        self.workdir, self.limits = workdir, limits
+        self.passwords = [p for p in passwords if p]
+        self.members: list[Member] = []
+        self.count = 0
+        self.total = 0
+        self.seq = 0
+
+    def check_name(self, name: str) -> str:
+        norm = name.replace("\\", "/")
+        if len(norm) > self.limits.max_path_length:
+            raise _fail("path_too_long", f"archive member path is longer than {self.limits.max_path_length} "
+                        f"characters: {norm[:80]}...", limit=self.limits.max_path_length)
+        if norm.startswith("/") or _DRIVE.match(norm) or ".." in norm.split("/") or "\0" in norm:
+            raise _fail("path_traversal", f"archive member path {norm!r} escapes the archive "
+                        "(absolute or contains '..')", member=norm)
+        return norm
+
+    def count_member(self, name: str) -> None:
+        self.count += 1
+        if self.count > self.limits.max_members:
+            raise _fail("too_many_members", f"archive holds more than {self.limits.max_members} files",
+                        limit=self.limits.max_members)
+
+    def add_total(self, n: int) -> None:
+        self.total += n
+        if self.total > self.limits.max_total_bytes:
+            raise _fail("total_size_exceeded", f"archive unpacks to more than {self.limits.max_total_bytes} bytes",
+                        limit=self.limits.max_total_bytes)
+
+    def new_path(self) -> Path:
+        self.seq += 1
+        return self.workdir / f"member-{self.seq:06d}"
+
+    def copy_out(self, src: IO[bytes], name: str, packed: int | None) -> Member:
+        """Copy one member out, enforcing the total and the ratio as bytes actually come out."""
+        path = self.new_path()
+        size = 0
+        with open(path, "wb") as out:
+            while chunk := src.read(_COPY):
+                size += len(chunk)
+                self.add_total(len(chunk))
+                if packed is not None and size > RATIO_FLOOR and size > self.limits.max_ratio * max(packed, 1):
+                    raise _fail("ratio_exceeded", f"archive member {name!r} expands more than "
+                                f"{self.limits.max_ratio:g} times", member=name, limit=self.limits.max_ratio)
+                out.write(chunk)
+        return Member(name, path, size)
+
+    def keep(self, member: Member, prefix: str, depth: int) -> None:
+        name = f"{prefix}{member.name}"
+        if depth < max(self.limits.max_nesting, 1) and archive_kind(member.path):
+            self.open(member.path, depth + 1, f"{name}/")
+            member.path.unlink()
+            return
+        self.members.append(Member(name, member.path, member.size))
+
+    def open(self, path: Path, depth: int, prefix: str = "") -> None:
+        kind = archive_kind(path)
+        if kind == "zip":
+            self.zip(path, depth, prefix)
+        elif kind == "tar":
+            self.tar(path, depth, prefix)
+        else:
+            raise _fail("not_an_archive", "upload is not a ZIP or TAR archive (plain, gz, bz2 or xz); "
+                        "submit it without extract, or as one of those")
+
+    # --- ZIP -----------------------------------------------------------------------------------
+
+    def zip(self, path: Path, depth: int, prefix: str) -> None:
+        try:
+            zf = pyzipper.AESZipFile(path)
+        except (zipfile.BadZipFile, OSError, ValueError, NotImplementedError) as exc:
+            raise _fail("corrupt_archive", f"ZIP archive cannot be read: {exc}") from exc
+        with zf:
+            infos = [i for i in zf.infolist() if not i.is_dir()]
+            for info in infos:  # the central directory first: reject before writing anything
+                name = self.check_name(info.filename)
+                if stat.S_ISLNK(info.external_attr >> 16):
+                    raise _fail("link_member", f"archive member {name!r} is a symbolic link", member=name)
+                if info.file_size == 0:
+                    continue
+                self.count_member(name)
+                if info.file_size > RATIO_FLOOR and info.file_size > self.limits.max_ratio * max(info.compress_size, 1):
+                    raise _fail("ratio_exceeded", f"archive member {name!r} expands more than "
+                                f"{self.limits.max_ratio:g} times", member=name, limit=self.limits.max_ratio)
+            declared = sum(i.file_size for i in infos)
+            if self.total + declared > self.limits.max_total_bytes:
+                raise _fail("total_size_exceeded", f"archive unpacks to more than {self.limits.max_total_bytes} "
+                            "bytes", limit=self.limits.max_total_bytes)
+            password: bytes | None = None
+            for info in infos:
+                if info.file_size == 0:
+                    continue
+                name = info.filename.replace("\\", "/")
+                if info.flag_bits & 0x1 and password is None:
+                    password = self._zip_password(zf, info)
+                try:
+                    with zf.open(info, pwd=password if info.flag_bits & 0x1 else None) as src:
+                        member = self.copy_out(src, name, info.compress_size)
+                except UnsupportedContent:
+                    raise
+                except RuntimeError as exc:
+                    raise _fail("bad_password", f"the password does not open {name!r}") from exc
+                except (zipfile.BadZipFile, OSError, EOFError, ValueError, NotImplementedError, zlib_error) as exc:
+                    reason = "bad_password" if info.flag_bits & 0x1 and "CRC" in str(exc) else "corrupt_archive"
+                    raise _fail(reason, f"ZIP member {name!r} cannot be read: {exc}") from exc
+                self.keep(member, prefix, depth)
+
+    def _zip_password(self, zf: pyzipper.AESZipFile, info: zipfile.ZipInfo) -> bytes:
+        if not self.passwords:
+            raise _fail("password_required", "the ZIP archive is encrypted; give its password")
+        for candidate in self.passwords:
+            pwd = candidate.encode()
+            try:
+                with zf.open(info, pwd=pwd) as probe:
+                    probe.read(1)
+                return pwd
+            except RuntimeError:
+                continue
+            except (zipfile.BadZipFile, OSError, ValueError, zlib_error):
+                continue  # ZipCrypto's 1-byte check passes wrong passwords 1 time in 256
+        raise _fail("bad_password", "none of the given passwords opens the ZIP archive")
+
+    # --- TAR -----------------------------------------------------------------------------------
+
+    def tar(self, path: Path, depth: int, prefix: str) -> None:
+        packed = path.stat().st_size
+        out_before = self.total
+        try:
+            with tarfile.open(path, mode="r|*") as tf:
+                for info in tf:
+                    if info.isdir():
+                        continue
+                    name = self.check_name(info.name)
+                    if info.issym() or info.islnk():
+                        raise _fail("link_member", f"archive member {name!r} is a link", member=name)
+                    if not info.isreg():
+                        raise _fail("special_member", f"archive member {name!r} is not a regular file",
+                                    member=name)
+                    if info.size == 0:
+                        continue
+                    self.count_member(name)
+                    if self.total + info.size > self.limits.max_total_bytes:
+                        raise _fail("total_size_exceeded", "archive unpacks to more than "
+                                    f"{self.limits.max_total_bytes} bytes", limit=self.limits.max_total_bytes)
+                    src = tf.extractfile(info)
+                    assert src is not None
+                    member = self.copy_out(src, name, None)
+                    seen = self.total - out_before
+                    if seen > RATIO_FLOOR and seen > self.limits.max_ratio * max(packed, 1):
+                        raise _fail("ratio_exceeded", f"archive expands more than {self.limits.max_ratio:g} times",
+                                    limit=self.limits.max_ratio)
+                    self.keep(member, prefix, depth)
+        except UnsupportedContent:
+            raise
+        except (tarfile.TarError, OSError, EOFError, ValueError, zlib_error) as exc:
+            raise _fail("corrupt_archive", f"TAR archive cannot be read: {exc}") from exc
+
+
+def extract_archive(path: Path, workdir: Path, limits: ExtractLimits, passwords: Sequence[str] = ()) -> list[Member]:
+    """Extract ``path`` into ``workdir`` (which the caller creates and removes) and return its files.
+
+    Raises UnsupportedContent (see the module docstring for the reasons) before returning anything;
+    on error the files written so far stay in ``workdir`` for the caller's clean-up.
+    """
+    size = os.path.getsize(path)
+    if size > limits.max_upload_bytes:
+        raise _fail("archive_too_large", f"archives to extract may be at most {limits.max_upload_bytes} bytes",
+                    limit=limits.max_upload_bytes)
+    run = _Run(workdir, limits, passwords)
+    run.open(path, 1)
+    if not run.members:
+        raise _fail("empty_archive", "no files were extracted: the archive holds no non-empty file")
+    return run.members

@@ -1,0 +1,85 @@
+"""From an uploaded file to the files a submission stores (inventory §7.1, with two deliberate
+differences: TAR is extracted too, and a CaRT- or MALPZ-wrapped archive is unwrapped before it is
+extracted instead of failing).
+
+1. The upload is unwrapped if it is CaRT or MALPZ.
+2. With ``extract``, it must be an archive (:mod:`~azul_metastore.content.extract`); each member
+   is then unwrapped if it is CaRT or MALPZ, and named by its archive path (or by the CaRT/MALPZ
+   inner name, kept in its folder). Without ``extract`` the caller's form ``filename`` is used.
+
+Everything lands in ``workdir`` and is fully checked before this returns, so the caller stores
+nothing from a rejected upload. The caller owns ``workdir`` (e.g. a ``TemporaryDirectory``).
+"""
+
+from __future__ import annotations
+
+import posixpath
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from azul_metastore.content.extract import ExtractLimits, extract_archive
+from azul_metastore.content.unneuter import SNIFF_BYTES, detect, unneuter
+from azul_metastore.settings import Settings
+
+__all__ = ["UnpackedFile", "file_chunks", "unpack_upload"]
+
+CHUNK = 1024 * 1024
+
+
+@dataclass(frozen=True)
+class UnpackedFile:
+    """One file to store: the name to record (None if unknown) and the temporary file holding it."""
+
+    name: str | None
+    path: Path
+    size: int
+    neutering: str | None  # "cart", "malpz" or None: how it arrived
+
+
+def file_chunks(path: Path, chunk_size: int = CHUNK) -> Iterator[bytes]:
+    with open(path, "rb") as f:
+        while chunk := f.read(chunk_size):
+            yield chunk
+
+
+def _unwrap_file(path: Path, out: Path, settings: Settings,
+                 remove: bool = True) -> tuple[Path, str | None, str | None, int]:
+    """Unwrap ``path`` into ``out`` if it is neutered; returns (path, format, inner name, size)."""
+    with open(path, "rb") as f:
+        head = f.read(SNIFF_BYTES)
+    if detect(head) is None:
+        return path, None, None, path.stat().st_size
+    unwrapped = unneuter(file_chunks(path), malpz_max_bytes=settings.malpz_max_bytes,
+                         max_bytes=settings.upload_max_bytes)
+    size = 0
+    with open(out, "wb") as f:
+        for chunk in unwrapped.chunks:
+            size += len(chunk)
+            f.write(chunk)
+    if remove:
+        path.unlink()
+    return out, unwrapped.format, unwrapped.name, size
+
+
+def unpack_upload(path: Path, workdir: Path, settings: Settings, *, extract: bool = False,
+                  passwords: Sequence[str] = (), filename: str | None = None) -> list[UnpackedFile]:
+    """The files an upload stands for, unwrapped and (with ``extract``) extracted and checked.
+
+    Raises UnsupportedContent with a ``reason`` for anything it refuses (see ``extract`` and
+    ``unneuter`` for the list). ``path`` itself is left alone.
+    """
+    workdir.mkdir(parents=True, exist_ok=True)
+    top, fmt, _inner, size = _unwrap_file(path, workdir / "upload.unwrapped", settings, remove=False)
+    if not extract:
+        return [UnpackedFile(filename, top, size, fmt)]
+    members = extract_archive(top, workdir, ExtractLimits.from_settings(settings), passwords)
+    files = []
+    for m in members:
+        mpath, mfmt, minner, msize = _unwrap_file(m.path, m.path.with_suffix(".unwrapped"), settings)
+        name = m.name
+        if minner:
+            folder = posixpath.dirname(m.name)
+            name = posixpath.join(folder, posixpath.basename(minner.replace("\\", "/")))
+        files.append(UnpackedFile(name, mpath, msize, mfmt))
+    return files
