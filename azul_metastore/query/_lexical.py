@@ -1,0 +1,103 @@
+"""Token-level rules shared by the parser, the printer and autocomplete: numbers, size suffixes and
+quoted strings. Kept apart so the three agree on what a token means.
+"""
+
+from __future__ import annotations
+
+import re
+from decimal import Decimal
+
+from azul_metastore.errors import InvalidQuery
+
+# The same character classes as WORD and VALUE in grammar.lark (the printer uses them to decide when a
+# string can be written without quotes).
+BARE_WORD = re.compile(r"[A-Za-z0-9_*?@#$][A-Za-z0-9_*?@#$./-]*")
+BARE_VALUE = re.compile(r"""[^\s()\[\]{}"'\\!<>=:][^\s()\[\]"'\\]*""")
+KEYWORDS = frozenset({"and", "or", "docand", "not"})
+
+# No exponents, signs other than '-', or inf/nan: a hash prefix such as "1e5" must stay a string.
+_INT = re.compile(r"-?[0-9]+")
+_FLOAT = re.compile(r"-?[0-9]+\.[0-9]+")
+_SIZE = re.compile(r"(-?[0-9]+(?:\.[0-9]+)?)(b|kb|kib|mb|mib|gb|gib|tb|tib)", re.IGNORECASE)
+SIZE_UNITS = {
+    "b": 1,
+    "kb": 1000,
+    "kib": 1024,
+    "mb": 1000**2,
+    "mib": 1024**2,
+    "gb": 1000**3,
+    "gib": 1024**3,
+    "tb": 1000**4,
+    "tib": 1024**4,
+}
+_ESCAPES = {"n": "\n", "r": "\r", "t": "\t", "\\": "\\", '"': '"', "'": "'"}
+_QUOTE_ESCAPES = {"\\": "\\\\", "\n": "\\n", "\r": "\\r", "\t": "\\t"}
+
+
+def number(text: str) -> int | float | None:
+    """The number an unquoted value denotes (``00123`` → 123, ``12.5`` → 12.5), else ``None``."""
+    if _INT.fullmatch(text):
+        return int(text)
+    if _FLOAT.fullmatch(text):
+        return float(text)
+    return None
+
+
+def size(text: str) -> int | float | None:
+    """A number, or a number with a size suffix (``100MB``, ``2KiB``; the result is then an int)."""
+    plain = number(text)
+    if plain is not None:
+        return plain
+    found = _SIZE.fullmatch(text)
+    if found is None:
+        return None
+    # Decimal keeps "1.1kb" at exactly 1100 bytes, where float arithmetic gives 1100.0000000000002.
+    return int(Decimal(found.group(1)) * SIZE_UNITS[found.group(2).lower()])
+
+
+def format_number(value: int | float) -> str:
+    """Write a number so that :func:`number` reads back the same value and type (no exponent)."""
+    if isinstance(value, int):
+        return str(value)
+    if value != value or value in (float("inf"), float("-inf")):
+        raise ValueError(f"{value!r} cannot be written in a query")
+    text = repr(value)
+    if "e" in text or "E" in text:
+        text = format(Decimal(text), "f")
+    return text if "." in text else text + ".0"
+
+
+def unquote(raw: str, start: int) -> str:
+    """Decode a quoted token (quotes included); ``start`` is its 0-based offset, for error columns.
+
+    Raises:
+        InvalidQuery: an escape other than ``\\n \\r \\t \\\\ \\" \\'``.
+    """
+    body = raw[1:-1]
+    if "\\" not in body:
+        return body
+    out: list[str] = []
+    i = 0
+    while i < len(body):
+        char = body[i]
+        if char != "\\":
+            out.append(char)
+            i += 1
+            continue
+        escaped = body[i + 1]  # the token regex guarantees a character after every backslash
+        if escaped not in _ESCAPES:
+            column = start + 2 + i
+            raise InvalidQuery(
+                f"invalid escape '\\{escaped}' at column {column}; inside quotes only "
+                "\\n \\r \\t \\\\ \\\" and \\' are escapes",
+                column=column,
+            )
+        out.append(_ESCAPES[escaped])
+        i += 2
+    return "".join(out)
+
+
+def quote(value: str, quote_char: str) -> str:
+    """Quote ``value`` with ``quote_char`` (``"`` or ``'``), escaping so :func:`unquote` reverses it."""
+    escaped = "".join(_QUOTE_ESCAPES.get(char, "\\" + char if char == quote_char else char) for char in value)
+    return quote_char + escaped + quote_char
