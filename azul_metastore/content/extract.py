@@ -54,6 +54,8 @@ _COPY = 1024 * 1024
 #: below this many bytes out, a high compression ratio is harmless and common (text, zeros)
 RATIO_FLOOR = 1024 * 1024
 _DRIVE = re.compile(r"^[A-Za-z]:")
+# pyzipper raises its own BadZipFile class, not the standard library's
+_ZIP_ERRORS = (zipfile.BadZipFile, pyzipper.BadZipFile, OSError, EOFError, ValueError, NotImplementedError, zlib_error)
 
 
 @dataclass(frozen=True)
@@ -171,7 +173,7 @@ class _Run:
     def zip(self, path: Path, depth: int, prefix: str) -> None:
         try:
             zf = pyzipper.AESZipFile(path)
-        except (zipfile.BadZipFile, OSError, ValueError, NotImplementedError) as exc:
+        except (zipfile.BadZipFile, pyzipper.BadZipFile, OSError, ValueError, NotImplementedError) as exc:
             raise _fail("corrupt_archive", f"ZIP archive cannot be read: {exc}") from exc
         with zf:
             infos = [i for i in zf.infolist() if not i.is_dir()]
@@ -203,7 +205,7 @@ class _Run:
                     raise
                 except RuntimeError as exc:
                     raise _fail("bad_password", f"the password does not open {name!r}") from exc
-                except (zipfile.BadZipFile, OSError, EOFError, ValueError, NotImplementedError, zlib_error) as exc:
+                except _ZIP_ERRORS as exc:
                     reason = "bad_password" if info.flag_bits & 0x1 and "CRC" in str(exc) else "corrupt_archive"
                     raise _fail(reason, f"ZIP member {name!r} cannot be read: {exc}") from exc
                 self.keep(member, prefix, depth)
@@ -219,7 +221,7 @@ class _Run:
                 return pwd
             except RuntimeError:
                 continue
-            except (zipfile.BadZipFile, OSError, ValueError, zlib_error):
+            except (zipfile.BadZipFile, pyzipper.BadZipFile, OSError, ValueError, zlib_error):
                 continue  # ZipCrypto's 1-byte check passes wrong passwords 1 time in 256
         raise _fail("bad_password", "none of the given passwords opens the ZIP archive")
 

@@ -1,0 +1,199 @@
+"""Extraction and unpacking of submissions, including hostile archives: each refusal has its own
+reason and leaves nothing for the caller to store."""
+
+from __future__ import annotations
+
+import io
+import tarfile
+import zipfile
+from pathlib import Path
+
+import pytest
+import pyzipper
+
+from azul_metastore.content.extract import ExtractLimits, extract_archive
+from azul_metastore.content.neuter import cart_chunks
+from azul_metastore.content.unpack import unpack_upload
+from azul_metastore.errors import UnsupportedContent
+from azul_metastore.settings import Settings, load_settings
+from tests.unit.content.samples import tar_of, zip_of
+
+FIXTURES = Path(__file__).resolve().parents[3].parent / "shared" / "fixtures" / "content"
+FAKE = (FIXTURES / "fake.txt").read_bytes()
+LIMITS = ExtractLimits(max_upload_bytes=10_000_000, max_members=5, max_total_bytes=20_000_000, max_ratio=100,
+                       max_path_length=60, max_nesting=1)
+
+
+@pytest.fixture
+def settings(tmp_path: Path) -> Settings:
+    return load_settings(data_dir=tmp_path / "data")
+
+
+def write(tmp_path: Path, data: bytes, name: str = "upload.bin") -> Path:
+    path = tmp_path / name
+    path.write_bytes(data)
+    return path
+
+
+def extract(tmp_path: Path, data: bytes, limits: ExtractLimits = LIMITS, passwords: tuple[str, ...] = ()) -> dict:
+    work = tmp_path / "work"
+    work.mkdir(exist_ok=True)
+    members = extract_archive(write(tmp_path, data), work, limits, passwords)
+    return {m.name: m.path.read_bytes() for m in members}
+
+
+def reason(tmp_path: Path, data: bytes, limits: ExtractLimits = LIMITS, passwords: tuple[str, ...] = ()) -> str:
+    with pytest.raises(UnsupportedContent) as err:
+        extract(tmp_path, data, limits, passwords)
+    return err.value.parameters["reason"]
+
+
+def aes_zip(files: dict[str, bytes], password: bytes) -> bytes:
+    bio = io.BytesIO()
+    with pyzipper.AESZipFile(bio, "w", compression=pyzipper.ZIP_DEFLATED, encryption=pyzipper.WZ_AES) as z:
+        z.setpassword(password)
+        for name, data in files.items():
+            z.writestr(name, data)
+    return bio.getvalue()
+
+
+def tar_with(member: tarfile.TarInfo, mode: str = "w") -> bytes:
+    bio = io.BytesIO()
+    with tarfile.open(fileobj=bio, mode=mode) as t:
+        t.addfile(member, io.BytesIO(b"x" * member.size) if member.isreg() else None)
+    return bio.getvalue()
+
+
+# --- the fixtures ------------------------------------------------------------------------------
+
+
+def test_fixture_archives(tmp_path: Path) -> None:
+    assert extract(tmp_path, (FIXTURES / "fake.zip").read_bytes()) == {"fake.txt": FAKE}
+    assert extract(tmp_path, (FIXTURES / "fake.tar.gz").read_bytes()) == {"fake.txt": FAKE}
+    infected = (FIXTURES / "fake_infected.zip").read_bytes()
+    got = extract(tmp_path, infected, passwords=("wrong", "infected"))
+    assert got == {"fake.txt": FAKE, "fake_meta.txt": (FIXTURES / "fake_meta.txt").read_bytes()}
+    assert reason(tmp_path, infected) == "password_required"
+    assert reason(tmp_path, infected, passwords=("nope",)) == "bad_password"
+
+
+def test_zip_holding_a_cart_is_unwrapped(tmp_path: Path, settings: Settings) -> None:
+    files = unpack_upload(FIXTURES / "zipped.cart.zip", tmp_path / "w", settings, extract=True)
+    assert [(f.name, f.neutering, f.path.read_bytes()) for f in files] == [("fake.txt", "cart", FAKE)]
+
+
+def test_unpack_without_extract_unwraps_and_keeps_the_form_name(tmp_path: Path, settings: Settings) -> None:
+    files = unpack_upload(FIXTURES / "fake.txt.cart", tmp_path / "w", settings, filename="given.txt")
+    assert [(f.name, f.neutering, f.path.read_bytes()) for f in files] == [("given.txt", "cart", FAKE)]
+    assert (FIXTURES / "fake.txt.cart").exists()
+    files = unpack_upload(FIXTURES / "fake_meta.txt.malpz", tmp_path / "w2", settings, filename=None)
+    assert files[0].neutering == "malpz" and files[0].size == len((FIXTURES / "fake_meta.txt").read_bytes())
+
+
+def test_carted_archive_is_unwrapped_then_extracted(tmp_path: Path, settings: Settings) -> None:
+    carted = b"".join(cart_chunks([zip_of({"dir/a.txt": b"alpha", "b.txt": b"beta", "empty": b""})]))
+    files = unpack_upload(write(tmp_path, carted), tmp_path / "w", settings, extract=True)
+    assert {f.name: f.path.read_bytes() for f in files} == {"dir/a.txt": b"alpha", "b.txt": b"beta"}
+
+
+# --- formats -----------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("mode", ["w", "w:gz", "w:bz2", "w:xz"])
+def test_tar_flavours(tmp_path: Path, mode: str) -> None:
+    assert extract(tmp_path, tar_of({"a/b.txt": b"bee", "c": b"sea"}, mode)) == {"a/b.txt": b"bee", "c": b"sea"}
+
+
+def test_zip_flavours(tmp_path: Path) -> None:
+    assert extract(tmp_path, aes_zip({"x.bin": b"secret"}, b"pw"), passwords=("pw",)) == {"x.bin": b"secret"}
+    assert reason(tmp_path, aes_zip({"x.bin": b"secret"}, b"pw"), passwords=("nope",)) == "bad_password"
+    assert reason(tmp_path, aes_zip({"x.bin": b"secret"}, b"pw")) == "password_required"
+
+
+def test_nested_archives_follow_the_nesting_limit(tmp_path: Path) -> None:
+    inner = zip_of({"deep.txt": b"deep"})
+    outer = zip_of({"inner.zip": inner, "top.txt": b"top"})
+    assert extract(tmp_path, outer) == {"inner.zip": inner, "top.txt": b"top"}
+    two = ExtractLimits(**{**LIMITS.__dict__, "max_nesting": 2})
+    assert extract(tmp_path, outer, two) == {"inner.zip/deep.txt": b"deep", "top.txt": b"top"}
+
+
+# --- hostile input -----------------------------------------------------------------------------
+
+
+def test_zip_bomb_by_ratio(tmp_path: Path) -> None:
+    assert reason(tmp_path, zip_of({"zeros": b"\0" * 5_000_000})) == "ratio_exceeded"
+
+
+def test_zip_bomb_by_size(tmp_path: Path) -> None:
+    big = ExtractLimits(**{**LIMITS.__dict__, "max_ratio": 10_000, "max_total_bytes": 3_000_000})
+    assert reason(tmp_path, zip_of({"zeros": b"\0" * 5_000_000}), big) == "total_size_exceeded"
+
+
+def test_zip_lying_about_sizes_is_caught(tmp_path: Path) -> None:
+    data = bytearray(zip_of({"zeros": b"\0" * 5_000_000}))
+    # shrink the declared uncompressed size in the central directory so the pre-check passes
+    cd = data.rfind(b"PK\x01\x02")
+    data[cd + 24:cd + 28] = (1000).to_bytes(4, "little")
+    assert reason(tmp_path, bytes(data)) == "corrupt_archive"
+
+
+def test_tar_bomb(tmp_path: Path) -> None:
+    assert reason(tmp_path, tar_of({"zeros": b"\0" * 5_000_000}, "w:gz")) == "ratio_exceeded"
+    roomy = ExtractLimits(**{**LIMITS.__dict__, "max_ratio": 1e6, "max_total_bytes": 1_000_000})
+    assert reason(tmp_path, tar_of({"zeros": b"\0" * 5_000_000}, "w:gz"), roomy) == "total_size_exceeded"
+
+
+def test_too_many_members(tmp_path: Path) -> None:
+    files = {f"f{i}": b"x" for i in range(6)}
+    assert reason(tmp_path, zip_of(files)) == "too_many_members"
+    assert reason(tmp_path, tar_of(files)) == "too_many_members"
+
+
+@pytest.mark.parametrize("name", ["../evil", "a/../../evil", "/etc/passwd", "C:/windows/evil", "..\\evil"])
+def test_traversal(tmp_path: Path, name: str) -> None:
+    assert reason(tmp_path, zip_of({name: b"x"})) == "path_traversal"
+    assert reason(tmp_path, tar_of({name: b"x"})) == "path_traversal"
+
+
+def test_path_too_long(tmp_path: Path) -> None:
+    assert reason(tmp_path, zip_of({"a" * 61: b"x"})) == "path_too_long"
+
+
+def test_tar_links_and_specials(tmp_path: Path) -> None:
+    sym = tarfile.TarInfo("link")
+    sym.type, sym.linkname = tarfile.SYMTYPE, "/etc/passwd"
+    hard = tarfile.TarInfo("hard")
+    hard.type, hard.linkname = tarfile.LNKTYPE, "other"
+    fifo = tarfile.TarInfo("fifo")
+    fifo.type = tarfile.FIFOTYPE
+    assert reason(tmp_path, tar_with(sym)) == "link_member"
+    assert reason(tmp_path, tar_with(hard, "w:gz")) == "link_member"
+    assert reason(tmp_path, tar_with(fifo)) == "special_member"
+
+
+def test_zip_symlink(tmp_path: Path) -> None:
+    bio = io.BytesIO()
+    with zipfile.ZipFile(bio, "w") as z:
+        info = zipfile.ZipInfo("link")
+        info.external_attr = (0o120777 << 16)
+        z.writestr(info, "/etc/passwd")
+    assert reason(tmp_path, bio.getvalue()) == "link_member"
+
+
+def test_other_refusals(tmp_path: Path) -> None:
+    assert reason(tmp_path, b"just some bytes") == "not_an_archive"
+    assert reason(tmp_path, zip_of({"empty": b"", "dir/": b""})) == "empty_archive"
+    assert reason(tmp_path, zip_of({"a": b"x" * 1000})[:-30]) in ("corrupt_archive", "not_an_archive")
+    assert reason(tmp_path, tar_of({"a": bytes(range(256)) * 4000}, "w:gz")[:500]) == "corrupt_archive"
+    small = ExtractLimits(**{**LIMITS.__dict__, "max_upload_bytes": 100})
+    assert reason(tmp_path, zip_of({"a": b"x" * 1000}), small) == "archive_too_large"
+
+
+def test_broken_cart_inside_zip_rejects_the_whole_upload(tmp_path: Path, settings: Settings) -> None:
+    good = b"".join(cart_chunks([b"fine"]))
+    bad = b"".join(cart_chunks([b"y" * 100_000]))[:60]
+    with pytest.raises(UnsupportedContent) as err:
+        unpack_upload(write(tmp_path, zip_of({"good.cart": good, "bad.cart": bad})), tmp_path / "w", settings,
+                      extract=True)
+    assert err.value.parameters["reason"] == "truncated_cart"
