@@ -70,7 +70,8 @@ def _uri(value: str) -> dict[str, Any]:
             out[key] = part
     if port:
         out["port"] = port
-    if hostname:
+    # only hostnames that can be addresses are tried: a failed ip_address() raises, which is slow
+    if hostname and (hostname[0].isdigit() or ":" in hostname):
         try:
             ipaddress.ip_address(hostname)
         except ValueError:
@@ -105,6 +106,24 @@ def enrich(value: str, type_: str) -> dict[str, Any]:
 
 _OPTIONAL = ("label", "offset", "size")
 
+# Parsing URIs and paths costs several µs per value, and feature values repeat heavily (the same
+# hosts, paths, signatures across many binaries), so parsed results are memoised. Bounded, and
+# simply cleared when full. Entries are copied into documents, never shared.
+_MEMO_TYPES = frozenset({"uri", "filepath", "binary"})
+_MEMO_LIMIT = 65_536
+_memo: dict[tuple[str, str], dict[str, Any]] = {}
+
+
+def _enrich_memoised(value: str, type_: str) -> dict[str, Any]:
+    key = (type_, value)
+    cached = _memo.get(key)
+    if cached is None:
+        cached = _ENRICHERS[type_](value)
+        if len(_memo) >= _MEMO_LIMIT:
+            _memo.clear()
+        _memo[key] = cached
+    return dict(cached)
+
 
 class FeatureSummary:
     """The derived fields of a result's features (§4.3), computed in one pass over them."""
@@ -135,20 +154,25 @@ def encode_features(raw: Iterable[Mapping[str, Any]], *, context: str = "") -> F
     features_map: dict[str, list[str]] = {}
     name_values: list[str] = []
     enrichers = _ENRICHERS
+    memo_types = _MEMO_TYPES
     for feat in raw:
         name = feat["name"]
         value = feat["value"]
         type_ = feat["type"]
         out: dict[str, Any] = {"name": name, "type": type_, "value": value}
-        for key in _OPTIONAL:
-            v = feat.get(key)
-            if v is not None:
-                out[key] = v
-        enricher = enrichers.get(type_)
+        if len(feat) > 3:
+            for key in _OPTIONAL:
+                v = feat.get(key)
+                if v is not None:
+                    out[key] = v
         try:
-            if enricher is None:
-                raise ValueError(f"unknown feature type {type_!r}")
-            out["enriched"] = enricher(value)
+            if type_ in memo_types:
+                out["enriched"] = _enrich_memoised(value, type_)
+            else:
+                enricher = enrichers.get(type_)
+                if enricher is None:
+                    raise ValueError(f"unknown feature type {type_!r}")
+                out["enriched"] = enricher(value)
         except (ValueError, TypeError, UnicodeError) as exc:
             logger.warning(
                 "feature %s=%r (%s) stored without enrichment: %s%s",
@@ -160,11 +184,11 @@ def encode_features(raw: Iterable[Mapping[str, Any]], *, context: str = "") -> F
             )
         offset = out.get("offset")
         size = out.get("size")
-        if offset is not None or size is not None:
+        if offset is None and size is None:
+            out["encoded"] = {}
+        else:
             gte = offset or 0
             out["encoded"] = {"location": {"gte": gte, "lte": gte + (size or 0)}}
-        else:
-            out["encoded"] = {}
         features.append(out)
         values = features_map.get(name)
         if values is None:

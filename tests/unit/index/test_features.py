@@ -40,13 +40,25 @@ from azul_metastore.index.features import encode_features, enrich
                 "port": 443,
             },
         ),
-        ("http://201.111.20.5/x", "uri", {"scheme": "http", "netloc": "201.111.20.5", "filepath": "/x",
-                                          "hostname": "201.111.20.5", "ip": "201.111.20.5"}),  # fmt: skip
+        (
+            "http://201.111.20.5/x",
+            "uri",
+            {
+                "scheme": "http",
+                "netloc": "201.111.20.5",
+                "filepath": "/x",
+                "hostname": "201.111.20.5",
+                "ip": "201.111.20.5",
+            },
+        ),
         ("10.1.2.3:8080", "uri", {"netloc": "10.1.2.3:8080", "hostname": "10.1.2.3", "port": 8080, "ip": "10.1.2.3"}),
         ("example.com/path", "uri", {"netloc": "example.com", "filepath": "/path", "hostname": "example.com"}),
         ("mailto:bob@example.com", "uri", {"scheme": "mailto", "filepath": "bob@example.com"}),
-        ("http://[::1]:80/", "uri", {"scheme": "http", "netloc": "[::1]:80", "filepath": "/", "hostname": "::1",
-                                     "port": 80, "ip": "::1"}),  # fmt: skip
+        (
+            "http://[::1]:80/",
+            "uri",
+            {"scheme": "http", "netloc": "[::1]:80", "filepath": "/", "hostname": "::1", "port": 80, "ip": "::1"},
+        ),
     ],
 )
 def test_enrich(value: str, type_: str, expected: dict[str, object]) -> None:
