@@ -11,7 +11,7 @@ import argparse
 import sys
 import threading
 
-from services.manager import DEFAULT_SERVICES, ServiceError, StartResult, _mb, get, services
+from services.manager import DEFAULT_SERVICES, ServiceError, StartResult, _mb, get, services, stop_many
 
 
 def _up(names: list[str]) -> int:
@@ -44,10 +44,10 @@ def _up(names: list[str]) -> int:
 
 
 def _down(names: list[str]) -> int:
+    results = stop_many(names)
     for name in names:
         service = get(name)
-        stopped = service.stop()
-        if stopped:
+        if results.get(name):
             print(f"{name}: stopped")
         elif service.ready():
             print(f"{name}: answering, but not started by services/ (no pid file); left alone")

@@ -158,7 +158,7 @@ def _digest(paths: list[Path], extra: str = "") -> str:
     return h.hexdigest()[:16]
 
 
-def maven_build(name: str, project: Path, profiles: tuple[str, ...] = ()) -> Path:
+def maven_build(name: str, project: Path) -> Path:
     """Run ``mvn package`` on a services project once; return its (cached) output folder.
 
     The output folder is named after a hash of the pom and sources, so editing them triggers a
@@ -166,12 +166,13 @@ def maven_build(name: str, project: Path, profiles: tuple[str, ...] = ()) -> Pat
     """
     sources = [project / "pom.xml", *sorted((project / "src").rglob("*") if (project / "src").exists() else [])]
     sources = [p for p in sources if p.is_file()]
-    key = _digest(sources, extra=",".join(profiles))
+    key = _digest(sources)
     out = cache_dir() / "builds" / f"{name}-{key}"
     done = out / ".complete"
     if done.exists():
         return out
-    with _file_lock(cache_dir() / "builds" / f"{name}.lock"):
+    # One Maven at a time: concurrent runs writing the same ~/.m2 files can corrupt them.
+    with _file_lock(cache_dir() / "builds" / "maven.lock"):
         if done.exists():
             return out
         mvn = mvn_bin()
@@ -181,8 +182,6 @@ def maven_build(name: str, project: Path, profiles: tuple[str, ...] = ()) -> Pat
         log = log_dir() / f"{name}-build.log"
         log.parent.mkdir(parents=True, exist_ok=True)
         cmd = [mvn, "-B", "-q", "-f", str(project / "pom.xml"), f"-Dservices.build.dir={tmp}", "package"]
-        if profiles:
-            cmd.insert(-1, "-P" + ",".join(profiles))
         _say(f"building {name} with Maven (first time only; log: {log})")
         started = time.monotonic()
         with log.open("w") as handle:
@@ -340,6 +339,9 @@ class Service:
     name: str
     start_timeout: float = 120.0
     ports: dict[str, int] = field(default_factory=dict)
+    # Seconds between SIGTERM and SIGKILL. Data is wiped at every start, so a server that lingers
+    # after a clean shutdown message costs only time.
+    stop_grace: float = 60.0
 
     # -- to be provided by each service ---------------------------------------------------------
     def prepare(self) -> None:
@@ -467,8 +469,9 @@ class Service:
                 )
             time.sleep(0.25)
 
-    def stop(self, timeout: float = 60.0) -> bool:
+    def stop(self, timeout: float | None = None) -> bool:
         """Stop the server we started (SIGTERM, then SIGKILL after ``timeout``); True if one ran."""
+        timeout = self.stop_grace if timeout is None else timeout
         proc = _CHILDREN.pop(self.name, None)
         pid = proc.pid if proc is not None else self.pid()
         if pid is None or not _pid_alive(pid, self.marker):
@@ -694,13 +697,18 @@ class SeaweedFS(Service):
             "-volume.max=1000",
             f"-volume.port={p['volume']}",
             f"-volume.port.grpc={p['volume'] + 10000}",
+            # Default 10: the volume server waits that long after SIGTERM before it stops.
+            "-volume.preStopSeconds=0",
             "-filer",
             f"-filer.port={p['filer']}",
             f"-filer.port.grpc={p['filer'] + 10000}",
+            # Default /tmp/seaweedfs-filer-<port>.sock would be shared between checkouts.
+            f"-filer.localSocket={home / 'filer.sock'}",
             "-s3",
             f"-s3.port={p['s3']}",
             f"-s3.port.grpc={p['s3'] + 10000}",
             f"-s3.config={home / 's3.json'}",
+            f"-s3.localSocket={home / 's3.sock'}",
             "-s3.port.iceberg=0",
             "-s3.port.lance=0",
         ]
@@ -742,9 +750,8 @@ class OpenSearch(Service):
         return os.environ.get("SERVICES_OPENSEARCH_KNN", "1") != "0"
 
     def prepare(self) -> None:
-        profiles = ("security",) if self.secure else ()
-        name = "opensearch-secure" if self.secure else "opensearch"
-        self.build = maven_build(name, SERVICES_DIR / "opensearch", profiles)
+        # One build serves both modes: the secure one only adds the security jars to the classpath.
+        self.build = maven_build("opensearch", SERVICES_DIR / "opensearch")
 
     def write_config(self, home: Path) -> None:
         config = home / "config"
@@ -769,6 +776,7 @@ class OpenSearch(Service):
             assert self.build is not None
             settings.update(write_security_config(config, check_java(), self.build / "security"))
         (config / "opensearch.yml").write_text("".join(f"{k}: {json.dumps(v)}\n" for k, v in settings.items()))
+        (config / "opensearch.yml").chmod(0o600)  # the security plugin warns about readable config
 
     def command(self, home: Path) -> list[str]:
         assert self.build is not None
@@ -875,6 +883,8 @@ def services() -> dict[str, Service]:
         "s3": SeaweedFS(
             "s3",
             start_timeout=60.0,
+            # `weed server` logs a clean shutdown within a second of SIGTERM, then idles ~15 s more.
+            stop_grace=5.0,
             ports={
                 "s3": _env_int("SERVICES_S3_PORT", 8333),
                 "master": _env_int("SERVICES_SEAWEEDFS_MASTER_PORT", 9333),
@@ -894,3 +904,20 @@ def get(name: str) -> Service:
     if name not in table:
         raise ServiceError(f"unknown service {name!r}; known: {', '.join(table)}")
     return table[name]
+
+
+def stop_many(names: list[str]) -> dict[str, bool]:
+    """Stop several services at once, so their shutdown times overlap instead of adding up."""
+    import threading
+
+    stopped: dict[str, bool] = {}
+
+    def run(name: str) -> None:
+        stopped[name] = get(name).stop()
+
+    threads = [threading.Thread(target=run, args=(name,)) for name in names]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    return stopped

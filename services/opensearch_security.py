@@ -210,7 +210,10 @@ def _security_files() -> dict[str, dict[str, Any]]:
         "azul_writer": {"backend_roles": ["azul_writer"]},
         "azul_reader": {"backend_roles": ["azul_reader"]},
     }
+    # Audit logging is off: its default sink would be an index the tests do not expect to see.
+    audit = {"_meta": {"type": "audit", "config_version": 2}, "config": {"enabled": False}}
     return {
+        "audit.yml": audit,
         "config.yml": config,
         "internal_users.yml": internal_users,
         "roles.yml": roles,
@@ -228,12 +231,16 @@ def write_security_config(config: Path, java: str, plugin_dir: Path | None = Non
     seed = config / "opensearch-security"
     seed.mkdir()
     if plugin_dir is not None and (plugin_dir / "config").is_dir():
-        for name in ("action_groups.yml", "tenants.yml", "nodes_dn.yml", "allowlist.yml", "whitelist.yml", "audit.yml"):
+        for name in ("action_groups.yml", "tenants.yml", "nodes_dn.yml", "allowlist.yml", "whitelist.yml"):
             source = plugin_dir / "config" / name
             if source.exists():
                 shutil.copy(source, seed / name)
     for name, document in _security_files().items():
         (seed / name).write_text(json.dumps(document, indent=2) + "\n")
+    # The plugin warns about every config file that others could read; these hold test secrets only,
+    # but quiet logs make real problems easier to spot.
+    for path in [config, *config.rglob("*")]:
+        path.chmod(0o700 if path.is_dir() else 0o600)
     return {
         "plugins.security.ssl.transport.keystore_type": "PKCS12",
         "plugins.security.ssl.transport.keystore_filepath": "node.p12",
@@ -249,5 +256,9 @@ def write_security_config(config: Path, java: str, plugin_dir: Path | None = Non
         "plugins.security.check_snapshot_restore_write_privileges": True,
         "plugins.security.enable_snapshot_restore_privilege": True,
         "plugins.security.system_indices.enabled": True,
+        # Field masking's salt; fixed so that masked values are stable between runs.
+        "plugins.security.compliance.salt": "metastore-dev-16",
+        # Audit logging is off (see audit.yml); "noop" also keeps its sink from reporting an error.
+        "plugins.security.audit.type": "noop",
         "plugins.security.system_indices.indices": [".opendistro_security", ".plugins-ml-config"],
     }

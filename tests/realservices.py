@@ -18,12 +18,13 @@ running afterwards (the next run then finds them up and starts in no time).
 
 from __future__ import annotations
 
+import os
 import threading
 from typing import Any
 
 import pytest
 
-from services.manager import ServiceError, StartResult, _mb, get
+from services.manager import ServiceError, StartResult, _mb, get, stop_many
 
 # Fixture name -> service name.
 FIXTURES = {
@@ -32,7 +33,6 @@ FIXTURES = {
     "kafka_bootstrap": "kafka",
     "s3_endpoint": "s3",
 }
-MARKERS = {"opensearch": "opensearch", "kafka": "kafka", "s3": "s3"}
 
 
 class _Starter:
@@ -77,9 +77,12 @@ def _starter(name: str) -> _Starter:
 
 
 def _needed(item: pytest.Item) -> set[str]:
-    names = {service for fixture, service in FIXTURES.items() if fixture in getattr(item, "fixturenames", ())}
-    names |= {service for marker, service in MARKERS.items() if item.get_closest_marker(marker)}
-    return names
+    """The services a test's fixtures (direct or indirect) will ask for.
+
+    Markers only select tests (``-m "not kafka"``); the fixtures say which server is needed, so a
+    test marked ``opensearch`` that uses only ``opensearch_secure_url`` does not boot the plain node.
+    """
+    return {service for fixture, service in FIXTURES.items() if fixture in getattr(item, "fixturenames", ())}
 
 
 def pytest_collection_finish(session: pytest.Session) -> None:
@@ -128,14 +131,14 @@ def s3_endpoint() -> dict[str, str]:
 
 def pytest_sessionfinish(session: pytest.Session) -> None:
     """Stop what this run started; leave alone what was up before it (or everything if SERVICES_KEEP=1)."""
-    import os
-
     keep = os.environ.get("SERVICES_KEEP") == "1"
+    ours = []
     for name, starter in _STARTERS.items():
         if starter._thread is not None:
             starter._thread.join()
         if starter.result is not None and not starter.result.already_running and not keep:
-            get(name).stop()
+            ours.append(name)
+    stop_many(ours)
 
 
 def pytest_terminal_summary(terminalreporter: Any) -> None:
