@@ -209,22 +209,29 @@ def _artifact_name(jar: Path) -> str:
     return re.sub(r"-\d[^-]*(?:-[A-Za-z]+)?\.jar$", "", jar.name)
 
 
-def classpath(*folders: Path) -> str:
-    """Join the jars of several folders, first folder wins when a library appears twice.
+def _version_key(jar: Path) -> tuple[int, ...]:
+    """The numbers of a jar's version, for picking the newest of several copies."""
+    version = jar.name[len(_artifact_name(jar)) + 1 : -len(".jar")]
+    return tuple(int(n) for n in re.findall(r"\d+", version))
 
-    Plugin zips carry their own copies of libraries the core already has (Netty, module clients,
-    Guava ...); loading two versions of a class is what breaks, so later copies are dropped.
+
+def classpath(core: Path, *plugins: Path) -> str:
+    """The jars of ``core`` followed by those of plugin folders, each library only once.
+
+    Plugin zips carry their own copies of libraries (Netty, module clients, Guava ...); two versions
+    of one class on a flat classpath is what breaks. Core's copy always wins (core was compiled
+    against it); between plugins the newest copy wins (security brings Guava 33.4, k-NN 32.1).
     """
-    seen: set[str] = set()
-    entries: list[str] = []
-    for folder in folders:
+    entries = {_artifact_name(jar): jar for jar in sorted(core.glob("*.jar"))}
+    extra: dict[str, Path] = {}
+    for folder in plugins:
         for jar in sorted(folder.glob("*.jar")):
             name = _artifact_name(jar)
-            if name in seen:
+            if name in entries:
                 continue
-            seen.add(name)
-            entries.append(str(jar))
-    return os.pathsep.join(entries)
+            if name not in extra or _version_key(jar) > _version_key(extra[name]):
+                extra[name] = jar
+    return os.pathsep.join(str(jar) for jar in [*entries.values(), *extra.values()])
 
 
 # --------------------------------------------------------------------------------------------
