@@ -426,6 +426,7 @@ class Service:
             log_dir().mkdir(parents=True, exist_ok=True)
             self.write_config(home)
             cmd = self.command(home)
+            _rotate(self.log_file)
             _say(f"starting {self.name} (log: {self.log_file})")
             with self.log_file.open("ab") as log:
                 log.write(f"\n=== services: starting {self.name} at {time.ctime()} ===\n".encode())
@@ -515,6 +516,15 @@ class Service:
             "client": self.client_info(),
             "log": str(self.log_file),
         }
+
+
+def _rotate(log: Path, limit: int = 20 * 2**20) -> None:
+    """Keep one previous log once a log passes ``limit`` bytes; starts append, so logs would grow."""
+    try:
+        if log.stat().st_size > limit:
+            log.replace(log.with_name(log.name + ".1"))
+    except FileNotFoundError:
+        pass
 
 
 def _mb(value: int | None) -> str:
