@@ -12,12 +12,13 @@ from typing import Any, Literal
 
 from azul_metastore.errors import InvalidInput
 
-__all__ = ["BINARY2", "PLUGIN", "STATUS", "BinaryDocuments", "DocType", "Document", "EncodeError"]
+__all__ = ["ANNOTATION", "BINARY2", "PLUGIN", "STATUS", "BinaryDocuments", "DocType", "Document", "EncodeError"]
 
-DocType = Literal["binary2", "status", "plugin"]
+DocType = Literal["binary2", "status", "plugin", "annotation"]
 BINARY2: DocType = "binary2"
 STATUS: DocType = "status"
 PLUGIN: DocType = "plugin"
+ANNOTATION: DocType = "annotation"
 
 
 class EncodeError(InvalidInput):

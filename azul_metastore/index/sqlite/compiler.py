@@ -1,0 +1,280 @@
+"""Compile a parsed query (``azul_metastore.query.ast``) to SQL over the embedded index.
+
+The cross-document rules of the query language map directly onto SQL:
+
+* the root ``And`` becomes one ``binary IN (docs matching child)`` per child, so each child may be
+  satisfied by a different document of the binary;
+* every other node is evaluated on a single document row ``d`` (joined to its binary ``bx``), and
+  the binary matches if any *visible* document matches.
+
+Fields are either columns (``action``, ``source.name``, ``size``...), identification of the binary
+(hashes, file type), or token fields (feature values and the other list fields in ``terms.py``)
+looked up through the FTS5 posting lists. Prefix and numeric comparisons on token fields first
+expand to the matching distinct values (``vals``), bounded by ``MAX_EXPANSION``.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+
+from azul_metastore.errors import BadRequest, InvalidInput
+from azul_metastore.index.sqlite.terms import is_token_field, token
+from azul_metastore.query.ast import And, DocAnd, Match, Node, Not, Or, Range, Term, keys
+
+#: most distinct values a prefix or numeric comparison on a token field may expand to
+MAX_EXPANSION = 2000
+
+#: fields stored as columns of ``docs`` (d) with their SQL and kind
+DOC_COLUMNS: dict[str, tuple[str, str]] = {
+    "action": ("d.action", "text"),
+    "author.name": ("d.author_name", "text"),
+    "author.category": ("d.author_category", "text"),
+    "author.version": ("d.author_version", "text"),
+    "source.name": ("d.source_name", "text"),
+    "depth": ("d.depth", "number"),
+    "track_source_references": ("d.tsr", "text"),
+    "track_link": ("d.track_link", "text"),
+    "track_author": ("d.track_author", "text"),
+    "parent_track_author": ("d.parent_track_author", "text"),
+    "timestamp": ("d.ts", "time"),
+    "source.timestamp": ("d.source_ts", "time"),
+    "num_feature_values": ("json_extract(d.body, '$.num_feature_values')", "number"),
+    "num_feature_names": ("json_extract(d.body, '$.num_feature_names')", "number"),
+}
+
+#: identification columns of ``binaries`` (bx)
+BINARY_COLUMNS: dict[str, str] = {
+    "sha256": "text",
+    "md5": "text",
+    "sha1": "text",
+    "sha512": "text",
+    "ssdeep": "text",
+    "tlsh": "text",
+    "size": "number",
+    "file_format": "text",
+    "file_extension": "text",
+    "mime": "text",
+    "magic": "text",
+}
+
+_HASH_BY_LENGTH = {32: "md5", 40: "sha1", 64: "sha256", 128: "sha512"}
+_OPS = {":>": ">", ":<": "<", ":>=": ">=", ":<=": "<="}
+
+
+def known_fields() -> list[str]:
+    return sorted([*DOC_COLUMNS, *BINARY_COLUMNS, "parent.sha256", "security", "binary.tag", "feature.tag",
+                   "features_map.<feature>", "features.enriched.<part>", "source.references.<key>", "filename",
+                   "datastreams.label", "datastreams.sha256", "datastreams.file_format", "datastreams.mime",
+                   "source.encoded_references.value", "source.encoded_references.key_value", "features.name"])
+
+
+@dataclass
+class Compiled:
+    sql: str
+    params: list[object] = field(default_factory=list)
+
+
+class Compiler:
+    """Turns one query into a predicate over ``binaries b`` for a given allow-list of securities.
+
+    ``db`` is consulted while compiling, to expand prefixes and tags into concrete tokens.
+    """
+
+    def __init__(self, db: sqlite3.Connection, sec_ids: Sequence[int] | None,
+                 tag_lookup: Callable[[str, str], list[tuple[str, ...]]]) -> None:
+        self.db = db
+        self.sec_ids = sec_ids
+        self.tag_lookup = tag_lookup
+
+    # --- entry points --------------------------------------------------------------------------
+
+    def binary_predicate(self, node: Node) -> Compiled:
+        """SQL over ``b`` (binaries) that is true for binaries matching ``node``."""
+        if isinstance(node, And):
+            parts = [self.binary_predicate(child) for child in node.children]
+            return Compiled(" AND ".join(f"({p.sql})" for p in parts), [x for p in parts for x in p.params])
+        if isinstance(node, Term):
+            return self._term(node, "b")
+        doc = self.doc_predicate(node)
+        return Compiled(
+            "b.id IN (SELECT d.binary_id FROM docs d JOIN binaries bx ON bx.id = d.binary_id"
+            f" WHERE ({doc.sql}){self.security_clause()})",
+            doc.params,
+        )
+
+    def security_clause(self, alias: str = "d") -> str:
+        if self.sec_ids is None:
+            return ""
+        return f" AND {alias}.sec_id IN ({','.join(str(int(i)) for i in self.sec_ids) or 'NULL'})"
+
+    # --- one document --------------------------------------------------------------------------
+
+    def doc_predicate(self, node: Node) -> Compiled:
+        if isinstance(node, And | DocAnd):
+            parts = [self.doc_predicate(c) for c in node.children]
+            return Compiled(" AND ".join(f"({p.sql})" for p in parts), [x for p in parts for x in p.params])
+        if isinstance(node, Or):
+            parts = [self.doc_predicate(c) for c in node.children]
+            return Compiled(" OR ".join(f"({p.sql})" for p in parts), [x for p in parts for x in p.params])
+        if isinstance(node, Not):
+            inner = self.doc_predicate(node.child)
+            present = [self._exists(k) for k in sorted(keys(node.child)) if k not in ("binary.tag", "feature.tag")]
+            sql = " AND ".join(f"({p.sql})" for p in present)
+            params = [x for p in present for x in p.params]
+            return Compiled(f"{sql + ' AND ' if sql else ''}NOT ({inner.sql})", params + inner.params)
+        if isinstance(node, Term):
+            return self._term(node, "bx")
+        if isinstance(node, Range):
+            return self._range(node)
+        if isinstance(node, Match):
+            return self._match(node)
+        raise BadRequest(f"unsupported query node {type(node).__name__}")
+
+    # --- leaves --------------------------------------------------------------------------------
+
+    def _term(self, node: Term, alias: str) -> Compiled:
+        """A bare term: prefix of a hash (by length), file format, magic, or mime."""
+        value = node.value
+        ors: list[str] = []
+        params: list[object] = []
+        lowered = value.lower()
+        kind = _HASH_BY_LENGTH.get(len(value))
+        if kind:
+            ors.append(f"{alias}.{kind} = ?")
+            params.append(lowered)
+        if value.count(":") == 2:
+            ors.append(f"{alias}.ssdeep = ?")
+            params.append(value)
+        for column in ("file_format", "magic") + (("mime",) if "/" in value else ()):
+            ors.append(f"({alias}.{column} >= ? AND {alias}.{column} < ?)")
+            params += [value, value + "\U0010ffff"]
+        if node.is_prefix or not kind:
+            for column in ("sha256", "md5", "sha1", "sha512"):
+                if all(c in "0123456789abcdef" for c in lowered) and lowered:
+                    ors.append(f"({alias}.{column} >= ? AND {alias}.{column} < ?)")
+                    params += [lowered, lowered + "g"]
+        return Compiled(" OR ".join(ors), params)
+
+    def _match(self, node: Match) -> Compiled:
+        key = node.key
+        if node.exists:
+            return self._exists(key)
+        if key == "binary.tag":
+            shas = [row[0] for row in self.tag_lookup("entity_tag", str(node.value))]
+            if not shas:
+                raise BadRequest(f"no binaries are tagged {node.value!r}")
+            return Compiled(f"bx.sha256 IN ({','.join('?' * len(shas))})", list(shas))
+        if key == "feature.tag":
+            pairs = self.tag_lookup("fv_tag", str(node.value))
+            if not pairs:
+                raise BadRequest(f"no feature values are tagged {node.value!r}")
+            return self._tokens([token(f"features_map.{f}", v) for f, v in pairs])
+        if node.op in _OPS:
+            return self._compare(key, _OPS[node.op], node.value)
+        case_sensitive = node.quoting == "double" or node.op == ":="
+        value = node.value
+        if key in DOC_COLUMNS or key in BINARY_COLUMNS or key in ("parent.sha256", "security"):
+            return self._column_match(key, value, case_sensitive, node.is_prefix)
+        if is_token_field(key):
+            text = value if isinstance(value, str) else str(value)
+            if node.is_prefix:
+                return self._tokens(self._expand(key, "prefix", text, case_sensitive))
+            compiled = self._tokens([token(key, text)])
+            if case_sensitive:
+                compiled.sql += " AND has_value(d.body, ?, ?)"
+                compiled.params += [key, text]
+            return compiled
+        raise InvalidInput(f"unknown field {key!r}; searchable fields: {', '.join(known_fields())}", field=key)
+
+    def _column(self, key: str) -> tuple[str, str]:
+        if key in DOC_COLUMNS:
+            return DOC_COLUMNS[key]
+        if key in BINARY_COLUMNS:
+            return f"bx.{key}", BINARY_COLUMNS[key]
+        raise InvalidInput(f"field {key!r} cannot be compared as a number", field=key)
+
+    def _column_match(self, key: str, value: object, case_sensitive: bool, prefix: bool) -> Compiled:
+        if key == "parent.sha256":
+            sub = self._column_match("sha256", value, case_sensitive, prefix)
+            return Compiled(f"d.parent_id IN (SELECT bx.id FROM binaries bx WHERE {sub.sql})", sub.params)
+        if key == "security":
+            op = "LIKE" if prefix else "="
+            text = f"{value}%" if prefix else value
+            return Compiled(f"d.sec_id IN (SELECT id FROM securities WHERE security {op} ?)", [text])
+        sql, kind = self._column(key)
+        if kind in ("number", "time") and not isinstance(value, str):
+            return Compiled(f"{sql} = ?", [value])
+        text = str(value)
+        if key in ("sha256", "md5", "sha1", "sha512"):
+            text, case_sensitive = text.lower(), True
+        if prefix:
+            if case_sensitive:
+                return Compiled(f"({sql} >= ? AND {sql} < ?)", [text, text + "\U0010ffff"])
+            return Compiled(f"{sql} LIKE ? ESCAPE '\\'", [_like_escape(text) + "%"])
+        if case_sensitive:
+            return Compiled(f"{sql} = ?", [text])
+        return Compiled(f"{sql} = ? COLLATE NOCASE", [text])
+
+    def _compare(self, key: str, op: str, value: object) -> Compiled:
+        if is_token_field(key):
+            return self._tokens(self._expand(key, op, value, True))
+        sql, kind = self._column(key)
+        if kind == "text":
+            raise InvalidInput(f"field {key!r} holds text; compare it with ':' rather than '{op}'", field=key)
+        return Compiled(f"{sql} {op} ?", [value])
+
+    def _range(self, node: Range) -> Compiled:
+        low_op = ">=" if node.low_inclusive else ">"
+        high_op = "<=" if node.high_inclusive else "<"
+        if is_token_field(node.key):
+            low = set(self._expand(node.key, low_op, node.low, True))
+            high = set(self._expand(node.key, high_op, node.high, True))
+            return self._tokens(sorted(low & high))
+        sql, kind = self._column(node.key)
+        if kind == "text":
+            raise InvalidInput(f"field {node.key!r} holds text; ranges need a numeric field", field=node.key)
+        return Compiled(f"{sql} {low_op} ? AND {sql} {high_op} ?", [node.low, node.high])
+
+    def _exists(self, key: str) -> Compiled:
+        if key in DOC_COLUMNS or key in BINARY_COLUMNS:
+            sql, _ = self._column(key)
+            return Compiled(f"{sql} IS NOT NULL")
+        if key == "parent.sha256":
+            return Compiled("d.parent_id IS NOT NULL")
+        if key == "security":
+            return Compiled("1")
+        if is_token_field(key):
+            return Compiled("has_field(d.body, ?)", [key])
+        raise InvalidInput(f"unknown field {key!r}; searchable fields: {', '.join(known_fields())}", field=key)
+
+    # --- tokens --------------------------------------------------------------------------------
+
+    def _tokens(self, tokens: list[str]) -> Compiled:
+        if not tokens:
+            return Compiled("0")
+        expression = " OR ".join(tokens)
+        return Compiled("d.id IN (SELECT rowid FROM terms WHERE terms MATCH ?)", [expression])
+
+    def _expand(self, key: str, op: str, value: object, case_sensitive: bool) -> list[str]:
+        """Distinct values of a token field that satisfy a prefix or a numeric comparison."""
+        if op == "prefix":
+            text = str(value)
+            sql = "SELECT DISTINCT value FROM vals WHERE field = ? AND lvalue >= ? AND lvalue < ?"
+            params: list[object] = [key, text.lower(), text.lower() + "\U0010ffff"]
+            if case_sensitive:
+                sql += " AND substr(value, 1, ?) = ?"
+                params += [len(text), text]
+        else:
+            sql = (f"SELECT DISTINCT value FROM vals WHERE field = ? AND CAST(value AS REAL) {op} ?"
+                   " AND value GLOB '*[0-9]*'")
+            params = [key, value]
+        rows = self.db.execute(sql + f" LIMIT {MAX_EXPANSION + 1}", params).fetchall()
+        if len(rows) > MAX_EXPANSION:
+            raise BadRequest(f"{key}{op}{value} matches more than {MAX_EXPANSION} distinct values; be more specific")
+        return sorted({token(key, r[0]) for r in rows})
+
+
+def _like_escape(text: str) -> str:
+    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")

@@ -1,0 +1,430 @@
+"""The embedded metadata index adapter (SQLite). See ``schema.py`` for the shape and its reasons.
+
+Concurrency: one writer at a time. Writes run in ``BEGIN IMMEDIATE`` behind a process-wide lock
+(threads of one process queue on the lock instead of spinning on SQLITE_BUSY); other processes
+queue on SQLite's own lock. Readers use WAL snapshots and never block writers. Each thread has its
+own connection.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import threading
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from datetime import datetime
+from pathlib import Path
+from typing import Any, Literal
+
+import orjson
+
+from azul_metastore.errors import BackendUnavailable
+from azul_metastore.index.documents import Document
+from azul_metastore.index.port import Page, Selector, SortKey
+from azul_metastore.index.sqlite import reads
+from azul_metastore.index.sqlite.schema import migrate
+from azul_metastore.index.sqlite.terms import searchable, tokens_and_values
+from azul_metastore.query.ast import Node
+from azul_metastore.security import Access, visible_ids
+
+#: how many sha256 → binary id mappings and seen (field, value, security) triples are remembered
+CACHE_LIMIT = 1_000_000
+
+
+def epoch_ms(text: str | None) -> int | None:
+    if not text:
+        return None
+    return int(datetime.fromisoformat(text).timestamp() * 1000)
+
+
+def _has_value(body: str, field: str, value: str) -> bool:
+    return any(f == field and v == value for f, v in searchable(orjson.loads(body)))
+
+
+def _has_field(body: str, field: str) -> bool:
+    return any(f == field for f, _ in searchable(orjson.loads(body)))
+
+
+class SqliteMetadataStore:
+    """The MetadataStore port on one SQLite file."""
+
+    def __init__(self, path: Path, cache_mb: int = 1024) -> None:
+        self.path = Path(path)
+        self.cache_mb = cache_mb
+        self._local = threading.local()
+        self._lock = threading.Lock()
+        self._all: list[sqlite3.Connection] = []
+        self._binary_ids: dict[str, int] = {}
+        self._identified: set[int] = set()
+        self._sec_ids: dict[str, int] = {}
+        self._sec_rows: list[tuple[int, str]] = []
+        self._seen_vals: set[tuple[str, str, int]] = set()
+        with self._lock:
+            migrate(self._db())
+
+    # --- plumbing ------------------------------------------------------------------------------
+
+    def _db(self) -> sqlite3.Connection:
+        db = getattr(self._local, "db", None)
+        if db is None:
+            try:
+                db = sqlite3.connect(self.path, timeout=60.0, isolation_level=None, check_same_thread=False)
+            except sqlite3.Error as exc:
+                raise BackendUnavailable(f"cannot open index {self.path}: {exc}") from exc
+            db.execute("PRAGMA journal_mode=WAL")
+            db.execute("PRAGMA synchronous=NORMAL")
+            db.execute(f"PRAGMA cache_size=-{self.cache_mb * 1024}")
+            db.execute("PRAGMA mmap_size=8589934592")
+            db.execute("PRAGMA temp_store=MEMORY")
+            db.create_function("has_value", 3, _has_value, deterministic=True)
+            db.create_function("has_field", 2, _has_field, deterministic=True)
+            self._local.db = db
+            self._all.append(db)
+        return db
+
+    @contextmanager
+    def _write(self) -> Iterator[sqlite3.Connection]:
+        db = self._db()
+        with self._lock:
+            try:
+                db.execute("BEGIN IMMEDIATE")
+            except sqlite3.Error as exc:
+                raise BackendUnavailable(f"index busy or unavailable: {exc}") from exc
+            try:
+                yield db
+            except BaseException:
+                db.execute("ROLLBACK")
+                raise
+            db.execute("COMMIT")
+
+    def close(self) -> None:
+        for db in self._all:
+            try:
+                db.close()
+            except sqlite3.Error:
+                continue
+        self._all.clear()
+        self._local = threading.local()
+
+    # --- securities ----------------------------------------------------------------------------
+
+    def _sec_id(self, db: sqlite3.Connection, security: str, encoded: dict[str, Any] | None) -> int:
+        sid = self._sec_ids.get(security)
+        if sid is None:
+            row = db.execute(
+                "INSERT INTO securities (security, encoded) VALUES (?, ?)"
+                " ON CONFLICT (security) DO UPDATE SET security = security RETURNING id",
+                (security, orjson.dumps(encoded or {}).decode()),
+            ).fetchone()
+            sid = self._sec_ids[security] = row[0]
+        return sid
+
+    def allowed(self, access: Access) -> list[int] | None:
+        """The security ids ``access`` may see (None: everything, for system access)."""
+        if access.system:
+            return None
+        db = self._db()
+        (count,) = db.execute("SELECT COUNT(*) FROM securities").fetchone()
+        if count != len(self._sec_rows):
+            self._sec_rows = [(r[0], r[1]) for r in db.execute("SELECT id, security FROM securities")]
+        return sorted(visible_ids(access, self._sec_rows))
+
+    # --- writes --------------------------------------------------------------------------------
+
+    def write(self, documents: Sequence[Document]) -> None:
+        if not documents:
+            return
+        with self._write() as db:
+            binary_docs = [d for d in documents if d.doc_type == "binary2"]
+            if binary_docs:
+                self._write_binary(db, binary_docs)
+            for doc in documents:
+                if doc.doc_type == "status":
+                    self._write_status(db, doc)
+                elif doc.doc_type == "plugin":
+                    self._write_plugin(db, doc)
+                elif doc.doc_type == "annotation":
+                    self._write_annotation(db, doc)
+
+    def _binary_ids_for(self, db: sqlite3.Connection, sha256s: set[str]) -> None:
+        """Make sure every sha256 has a binaries row and a cached id, in a few statements."""
+        missing = [s for s in sha256s if s not in self._binary_ids]
+        if not missing:
+            return
+        if len(self._binary_ids) + len(missing) >= CACHE_LIMIT:
+            self._binary_ids.clear()
+        for start in range(0, len(missing), 500):
+            chunk = missing[start:start + 500]
+            for bid, sha in db.execute(
+                f"SELECT id, sha256 FROM binaries WHERE sha256 IN ({','.join('?' * len(chunk))})", chunk
+            ):
+                self._binary_ids[sha] = bid
+        new = [s for s in missing if s not in self._binary_ids]
+        if new:
+            # rowids are assigned by us: we hold the only write transaction (BEGIN IMMEDIATE)
+            (top,) = db.execute("SELECT COALESCE(MAX(id), 0) FROM binaries").fetchone()
+            rows = [(top + 1 + i, sha) for i, sha in enumerate(new)]
+            db.executemany("INSERT INTO binaries (id, sha256) VALUES (?, ?)", rows)
+            self._binary_ids.update((sha, bid) for bid, sha in rows)
+
+    def _binary_id(self, db: sqlite3.Connection, sha256: str) -> int:
+        bid = self._binary_ids.get(sha256)
+        if bid is None:
+            row = db.execute(
+                "INSERT INTO binaries (sha256) VALUES (?) ON CONFLICT (sha256) DO UPDATE SET sha256 = sha256"
+                " RETURNING id",
+                (sha256,),
+            ).fetchone()
+            bid = row[0]
+            if len(self._binary_ids) >= CACHE_LIMIT:
+                self._binary_ids.clear()
+            self._binary_ids[sha256] = bid
+        return bid
+
+    _IDENTITY = ("md5", "sha1", "sha512", "ssdeep", "tlsh", "size", "file_format", "file_extension", "mime", "magic")
+
+    def _identity_row(self, bid: int, body: dict[str, Any]) -> tuple[Any, ...] | None:
+        """Identification to fill in on the binary, once per binary and process (COALESCE keeps the first)."""
+        if bid in self._identified or not (body.get("md5") or body.get("file_format") or body.get("size")):
+            return None
+        if body.get("md5"):
+            if len(self._identified) >= CACHE_LIMIT:
+                self._identified.clear()
+            self._identified.add(bid)
+        return (*(body.get(k) for k in self._IDENTITY), bid)
+
+    def _write_binary(self, db: sqlite3.Connection, docs: list[Document]) -> None:
+        # one write per id: a later document in the batch replaces an earlier one with the same id
+        by_id: dict[str, Document] = {}
+        for doc in docs:
+            if doc.body.get("binary_info", {}).get("name") == "metadata":
+                by_id[doc.id] = doc
+            else:
+                self._binary_id(db, doc.id)
+        metadata = list(by_id.values())
+        if not metadata:
+            return
+        wanted = {d.body["sha256"] for d in metadata}
+        wanted |= {d.body["parent"]["sha256"] for d in metadata if (d.body.get("parent") or {}).get("sha256")}
+        self._binary_ids_for(db, wanted)
+        (next_rowid,) = db.execute("SELECT COALESCE(MAX(id), 0) + 1 FROM docs").fetchone()
+        new_rows: list[tuple[Any, ...]] = []
+        identities: list[tuple[Any, ...]] = []
+        existing: dict[str, tuple[int, str]] = {}
+        ids = [d.id for d in metadata]
+        for start in range(0, len(ids), 500):
+            chunk = ids[start:start + 500]
+            for rowid, doc_id, body in db.execute(
+                f"SELECT id, doc_id, body FROM docs WHERE doc_id IN ({','.join('?' * len(chunk))})", chunk
+            ):
+                existing[doc_id] = (rowid, body)
+        inserts, updates, fts, vals = [], [], [], []
+        for doc in metadata:
+            body = doc.body
+            bid = self._binary_id(db, body["sha256"])
+            identity = self._identity_row(bid, body)
+            if identity:
+                identities.append(identity)
+            sid = self._sec_id(db, body["security"], body.get("encoded_security"))
+            author = body.get("author") or {}
+            source = body.get("source") or {}
+            parent = body.get("parent")
+            parent_id = self._binary_id(db, parent["sha256"]) if parent and parent.get("sha256") else None
+            text = orjson.dumps(body).decode()
+            row = (bid, sid, body["action"], author.get("category"), author.get("name"), author.get("version"),
+                   epoch_ms(body.get("timestamp")) or 0, source.get("name"), epoch_ms(source.get("timestamp")),
+                   body.get("depth"), body.get("track_source_references"), body.get("track_link"),
+                   body.get("track_author"), body.get("parent_track_author"), parent_id, text)
+            tokens, pairs = tokens_and_values(body)
+            old = existing.get(doc.id)
+            if old is not None:
+                rowid, old_body = old
+                old_tokens, _ = tokens_and_values(orjson.loads(old_body))
+                fts.append(("delete", rowid, old_tokens))
+                updates.append((*row, rowid))
+            else:
+                rowid = next_rowid
+                next_rowid += 1
+                new_rows.append((rowid, doc.id, *row))
+            inserts.append((rowid, tokens))
+            for field, value in pairs:
+                key = (field, value, sid)
+                if key not in self._seen_vals:
+                    if len(self._seen_vals) >= CACHE_LIMIT:
+                        self._seen_vals.clear()
+                    self._seen_vals.add(key)
+                    vals.append((field, value.lower(), value, sid))
+        if identities:
+            sets = ", ".join(f"{k} = COALESCE({k}, ?)" for k in self._IDENTITY)
+            db.executemany(f"UPDATE binaries SET {sets} WHERE id = ?", identities)
+        if new_rows:
+            db.executemany(
+                "INSERT INTO docs (id, doc_id, binary_id, sec_id, action, author_category, author_name,"
+                " author_version, ts, source_name, source_ts, depth, tsr, track_link, track_author,"
+                " parent_track_author, parent_id, body) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                new_rows,
+            )
+        if fts:
+            db.executemany("INSERT INTO terms (terms, rowid, t) VALUES (?, ?, ?)", fts)
+        if updates:
+            db.executemany(
+                "UPDATE docs SET binary_id = ?, sec_id = ?, action = ?, author_category = ?, author_name = ?,"
+                " author_version = ?, ts = ?, source_name = ?, source_ts = ?, depth = ?, tsr = ?, track_link = ?,"
+                " track_author = ?, parent_track_author = ?, parent_id = ?, body = ? WHERE id = ?",
+                updates,
+            )
+        db.executemany("INSERT INTO terms (rowid, t) VALUES (?, ?)", inserts)
+        if vals:
+            db.executemany("INSERT OR IGNORE INTO vals (field, lvalue, value, sec_id) VALUES (?, ?, ?, ?)", vals)
+
+    def _write_status(self, db: sqlite3.Connection, doc: Document) -> None:
+        body = doc.body
+        entity = body.get("entity") or {}
+        sha256 = (((entity.get("input") or {}).get("entity")) or {}).get("sha256")
+        db.execute(
+            "INSERT INTO statuses (id, sha256, author, author_name, status, ts, partition, sec_id, body)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (id) DO UPDATE SET sha256 = excluded.sha256,"
+            " author = excluded.author, author_name = excluded.author_name, status = excluded.status,"
+            " ts = excluded.ts, partition = excluded.partition, sec_id = excluded.sec_id, body = excluded.body",
+            (doc.id, sha256, (body.get("encoded") or {}).get("author"), (body.get("author") or {}).get("name"),
+             entity.get("status"), epoch_ms(body.get("timestamp")) or 0, doc.partition,
+             self._sec_id(db, body["security"], body.get("encoded_security")), orjson.dumps(body).decode()),
+        )
+
+    def _write_plugin(self, db: sqlite3.Connection, doc: Document) -> None:
+        body = doc.body
+        entity = body.get("entity") or {}
+        db.execute(
+            "INSERT INTO plugins (id, name, version, ts, sec_id, body) VALUES (?, ?, ?, ?, ?, ?)"
+            " ON CONFLICT (id) DO UPDATE SET name = excluded.name, version = excluded.version, ts = excluded.ts,"
+            " sec_id = excluded.sec_id, body = excluded.body",
+            (doc.id, entity.get("name"), entity.get("version"), epoch_ms(body.get("timestamp")) or 0,
+             self._sec_id(db, body["security"], body.get("encoded_security")), orjson.dumps(body).decode()),
+        )
+
+    def _write_annotation(self, db: sqlite3.Connection, doc: Document) -> None:
+        body = doc.body
+        db.execute(
+            "INSERT INTO annotations (id, type, sha256, feature_name, feature_value, tag, owner, ts, state, sec_id,"
+            " body) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (id) DO UPDATE SET ts = excluded.ts,"
+            " state = excluded.state, sec_id = excluded.sec_id, body = excluded.body",
+            (doc.id, body["type"], body.get("sha256"), body.get("feature_name"), body.get("feature_value"),
+             body.get("tag"), body.get("owner"), epoch_ms(body.get("timestamp")) or 0, body.get("state"),
+             self._sec_id(db, body["security"], body.get("encoded_security")), orjson.dumps(body).decode()),
+        )
+
+    # --- deletes -------------------------------------------------------------------------------
+
+    def delete(self, selector: Selector) -> list[dict[str, Any]]:
+        where, params = reads.selector_sql(selector)
+        with self._write() as db:
+            rows = db.execute(
+                f"SELECT d.id, d.doc_id, d.body, b.sha256 FROM docs d JOIN binaries b ON b.id = d.binary_id"
+                f" WHERE {where}", params,
+            ).fetchall()
+            gone = []
+            for rowid, doc_id, body, sha256 in rows:
+                parsed = orjson.loads(body)
+                tokens, _ = tokens_and_values(parsed)
+                db.execute("INSERT INTO terms (terms, rowid, t) VALUES ('delete', ?, ?)", (rowid, tokens))
+                gone.append({"id": doc_id, "sha256": sha256, "source": (parsed.get("source") or {}).get("name"),
+                             "datastreams": parsed.get("datastreams") or [], "action": parsed.get("action")})
+            db.executemany("DELETE FROM docs WHERE id = ?", [(r[0],) for r in rows])
+        return gone
+
+    def delete_orphans(self) -> list[str]:
+        """Binaries without any sourced/extracted/mapped document lose all their documents."""
+        with self._write() as db:
+            orphans = db.execute(
+                "SELECT b.id, b.sha256 FROM binaries b WHERE NOT EXISTS (SELECT 1 FROM docs d WHERE"
+                " d.binary_id = b.id AND d.action IN ('sourced', 'extracted', 'mapped'))"
+            ).fetchall()
+            for bid, _ in orphans:
+                for rowid, body in db.execute("SELECT id, body FROM docs WHERE binary_id = ?", (bid,)).fetchall():
+                    tokens, _ = tokens_and_values(orjson.loads(body))
+                    db.execute("INSERT INTO terms (terms, rowid, t) VALUES ('delete', ?, ?)", (rowid, tokens))
+                db.execute("DELETE FROM docs WHERE binary_id = ?", (bid,))
+                db.execute("DELETE FROM binaries WHERE id = ?", (bid,))
+            self._binary_ids.clear()
+            self._identified.clear()
+        return [sha for _, sha in orphans]
+
+    def delete_statuses_before(self, timestamp: str) -> int:
+        with self._write() as db:
+            return db.execute("DELETE FROM statuses WHERE ts < ?", (epoch_ms(timestamp),)).rowcount
+
+    # --- reads (SQL in reads.py) ---------------------------------------------------------------
+
+    def find(self, query: Node | None, access: Access, *, sort: SortKey = "_score", ascending: bool = False,
+             limit: int = 100, require_submission: bool = True) -> list[str]:
+        return reads.find(self, query, access, sort, ascending, limit, require_submission)
+
+    def count(self, query: Node | None, access: Access, *, require_submission: bool = True) -> int:
+        return reads.count(self, query, access, require_submission)
+
+    def list_binaries(self, query: Node | None, access: Access, after: str | None, limit: int) -> Page:
+        return reads.list_binaries(self, query, access, after, limit)
+
+    def lookup_hashes(self, hashes: Sequence[str], access: Access) -> dict[str, list[str]]:
+        return reads.lookup_hashes(self, hashes, access)
+
+    def documents(self, sha256s: Sequence[str], access: Access, *, actions: Sequence[str] = (),
+                  author_name: str | None = None, newer_than: str | None = None,
+                  limit: int | None = None) -> list[dict[str, Any]]:
+        return reads.documents(self, sha256s, access, actions, author_name, newer_than, limit)
+
+    def linked(self, sha256: str, access: Access, direction: Literal["children", "parents"],
+               after: str | None, limit: int) -> Page:
+        return reads.linked(self, sha256, access, direction, after, limit)
+
+    def stream_sources(self, stream_sha256: str, access: Access, limit: int = 10) -> list[tuple[str, str]]:
+        return reads.stream_sources(self, stream_sha256, access, limit)
+
+    def identities(self, sha256s: Sequence[str]) -> dict[str, dict[str, Any]]:
+        return reads.identities(self, sha256s)
+
+    def feature_values(self, name: str, access: Access, *, term: str | None = None, case_insensitive: bool = False,
+                       ascending: bool = True, after: str | None = None, limit: int = 500,
+                       author: str | None = None, author_version: str | None = None) -> Page:
+        return reads.feature_values(self, name, access, term, case_insensitive, ascending, after, limit, author,
+                                    author_version)
+
+    def count_feature_values(self, name: str, access: Access, *, author: str | None = None,
+                             author_version: str | None = None) -> int:
+        return reads.count_feature_values(self, name, access, author, author_version)
+
+    def count_feature_entities(self, name: str, access: Access, *, value: str | None = None,
+                               author: str | None = None, author_version: str | None = None) -> int:
+        return reads.count_feature_entities(self, name, access, value, author, author_version)
+
+    def fuzzy_hashes(self, kind: Literal["tlsh", "ssdeep"], access: Access) -> Iterator[tuple[str, str]]:
+        return reads.fuzzy_hashes(self, kind, access)
+
+    def statuses(self, access: Access, *, sha256: str | None = None, author: str | None = None,
+                 since: str | None = None, statuses: Sequence[str] = (), limit: int = 10_000) -> list[dict[str, Any]]:
+        return reads.statuses(self, access, sha256, author, since, statuses, limit)
+
+    def plugins(self, access: Access) -> list[dict[str, Any]]:
+        return reads.plugins(self, access)
+
+    def annotations(self, access: Access, *, kind: str | None = None, sha256: str | None = None,
+                    tag: str | None = None, feature: str | None = None, value: str | None = None,
+                    include_disabled: bool = False) -> list[dict[str, Any]]:
+        return reads.annotations(self, access, kind, sha256, tag, feature, value, include_disabled)
+
+    def disable_annotations(self, *, kind: str, tag: str, sha256: str | None = None, feature: str | None = None,
+                            value: str | None = None) -> int:
+        where = ["type = ?", "tag = ?", "(state IS NULL OR state != 'disabled')"]
+        params: list[object] = [kind, tag]
+        for column, v in (("sha256", sha256), ("feature_name", feature), ("feature_value", value)):
+            if v is not None:
+                where.append(f"{column} = ?")
+                params.append(v)
+        with self._write() as db:
+            return db.execute(
+                f"UPDATE annotations SET state = 'disabled', body = json_set(body, '$.state', 'disabled')"
+                f" WHERE {' AND '.join(where)}", params,
+            ).rowcount
+
+    def refresh(self) -> None:
+        """Committed writes are already searchable in SQLite; nothing to wait for."""
