@@ -1,6 +1,7 @@
 """Fetch, build, start, check and stop the real servers that development and tests use.
 
-Three services, each on 127.0.0.1 only, each a plain process (no Docker on these machines):
+Four services (two of them OpenSearch modes), each on 127.0.0.1 only, each a plain process (no
+Docker on these machines):
 
 - ``opensearch``: one OpenSearch 2.19 node in a JVM, started by our small launcher
   (``services/opensearch``) from Maven Central jars, with the core modules and k-NN;
