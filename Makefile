@@ -3,7 +3,7 @@ HOST ?= 127.0.0.1
 PORT ?= 8080
 PYTEST_ARGS ?=
 
-.PHONY: setup run test test-quick lint lock services-up services-down bench
+.PHONY: setup run test test-quick lint lock services-up services-down services-status bench
 
 setup:
 	./scripts/setup.sh

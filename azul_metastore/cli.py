@@ -178,6 +178,55 @@ def events_topics(ctx: click.Context) -> None:
         click.echo(f"{name}\t{log.end_offset(name)}")
 
 
+# --- ingestors ------------------------------------------------------------------------------------
+
+
+def _run_ingestor(ctx: click.Context, model: str, once: bool) -> None:
+    import signal
+    import threading
+
+    from azul_metastore.app import build_ingestor
+    from azul_metastore.ingest.metrics import serve_metrics
+    from azul_metastore.server import configure_logging
+
+    services = _services(ctx)
+    configure_logging(services.settings)
+    ingestor = build_ingestor(services, model)
+    if once:
+        total = 0
+        while count := ingestor.run_once(wait=0):
+            total += count
+        click.echo(f"ingested {total} {model} events")
+        return
+    serve_metrics(services.settings.prometheus_port)
+    stop = threading.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda *_: stop.set())
+    ingestor.run(stop)
+
+
+def _ingest_command(model: str, description: str) -> None:
+    @main.command(f"ingest-{model}", help=f"""{description}
+
+    Runs until SIGTERM/SIGINT (finishing the batch in hand), with Prometheus metrics on
+    METASTORE_PROMETHEUS_PORT; --once indexes what is waiting and exits.
+
+    Example:
+
+        azul-metastore ingest-{model} --once
+    """)
+    @click.option("--once", is_flag=True, help="index the events waiting now, then exit")
+    @click.pass_context
+    def command(ctx: click.Context, once: bool) -> None:
+        _run_ingestor(ctx, model, once)
+
+
+_ingest_command("binary", "Ingest binary events from the event log into the index.")
+_ingest_command("plugin", "Ingest plugin registration events into the index.")
+_ingest_command("status", "Ingest status events into the index.")
+_ingest_command("download", "Ingest download events into the index (as statuses).")
+
+
 # --- serve ----------------------------------------------------------------------------------------
 
 

@@ -15,7 +15,8 @@ from azul_metastore.api.responses import JSON
 from azul_metastore.app import Services
 from azul_metastore.errors import InvalidInput
 from azul_metastore.events.dispatch import ConsumerFilters, multipart_body
-from azul_metastore.events.intake import check_model, parse_batch
+from azul_metastore.events.intake import check_model, event_json, parse_batch
+from azul_metastore.ingest.indexing import MODELS as INDEXED_MODELS
 
 router = APIRouter(tags=["dispatcher events"])
 
@@ -31,11 +32,14 @@ async def post_events(
     sync: bool = False,
     pause_plugins: bool = False,
     avro_format: Annotated[bool, Query(alias="avro-format")] = False,
+    refresh: bool = False,
 ) -> Response:
     """Validate each event on its own; publish the valid ones; report every failure by index.
 
     ``sync`` and ``pause_plugins`` are accepted for compatibility: publishing is always synchronous
     here (the call returns once the events are durable), and there is no plugin pause.
+    ``refresh=true`` also indexes the accepted events before answering, so they are searchable when
+    the call returns (the ingestor's later pass over them is an idempotent rewrite).
     """
     if avro_format:
         raise InvalidInput("avro-format=true is not supported; post JSON events")
@@ -43,6 +47,9 @@ async def post_events(
     body = await request.body()
     raw = parse_batch(body)
     result = await run_in_threadpool(svc.intake.post, model, raw)
+    if refresh and result.accepted and model in INDEXED_MODELS:
+        events = [event_json(e) for e in result.accepted]
+        await run_in_threadpool(svc.indexer().index, model, events)
     payload = result.response(include_ok)
     if result.failures and not result.accepted:
         raise InvalidInput(

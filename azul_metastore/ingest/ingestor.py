@@ -1,0 +1,115 @@
+"""An ingestor: a consumer group on the event log that indexes one event model.
+
+The loop is fetch → index → dead-letter the rejects → commit. The commit comes last, only after
+the index write returned (durable and searchable), so a crash anywhere before it makes the log hand
+the same batch out again, and the idempotent upserts make the second pass end in the same index.
+A failure of the index itself (not of an event) releases the batch and backs off; nothing is
+skipped.
+
+The group is ``ingestor-{partition}-{model}-{ingestor_version_suffix}``: bumping the suffix gives a
+new group, which replays the whole retained history (Azul's documented re-index mechanism).
+"""
+
+from __future__ import annotations
+
+import logging
+import socket
+import threading
+import time
+
+import orjson
+
+from azul_metastore.errors import MetastoreError
+from azul_metastore.events import topics
+from azul_metastore.events.port import EventLog, Message, Record
+from azul_metastore.ingest import metrics
+from azul_metastore.ingest.indexing import MODELS, EventIndexer
+from azul_metastore.settings import Settings
+
+log = logging.getLogger(__name__)
+
+#: seconds between progress lines in the log
+PROGRESS_EVERY = 10.0
+#: longest back-off after the index fails
+MAX_BACKOFF = 30.0
+
+
+def model_topics(model: str) -> list[str]:
+    """Ingestors read the expedite lane and the main binary topic (retry lanes are plugin work)."""
+    if model == "binary":
+        return [topics.BINARY_EXPEDITE, topics.BINARY]
+    return [topics.MODEL_TOPICS[model]]
+
+
+def dead_letter(record: Record, reason: str, error: str) -> Message:
+    value = {"topic": record.topic, "offset": record.offset, "key": record.key, "reason": reason, "error": error}
+    try:
+        value["event"] = orjson.loads(record.value)
+    except orjson.JSONDecodeError:
+        value["raw"] = record.value.decode("utf-8", "replace")
+    return Message(record.key, orjson.dumps(value))
+
+
+class Ingestor:
+    def __init__(self, model: str, settings: Settings, event_log: EventLog, indexer: EventIndexer) -> None:
+        if model not in MODELS:
+            raise ValueError(f"no ingestor for {model!r}; models: {', '.join(MODELS)}")
+        self.model = model
+        self.settings = settings
+        self.event_log = event_log
+        self.indexer = indexer
+        self.group = f"ingestor-{settings.partition}-{model}-{settings.ingestor_version_suffix}"
+        # stable across restarts, so a restarted ingestor takes back the batch it held when it died
+        self.consumer = f"{self.group}@{socket.gethostname()}"
+        self.topics = model_topics(model)
+        self.processed = 0
+
+    def run_once(self, wait: float | None = None) -> int:
+        """Index one batch; return how many events it held (0 when none arrived in time)."""
+        batch = self.event_log.fetch(
+            self.group, self.topics, self.settings.ingest_batch_size,
+            self.settings.ingest_poll_seconds if wait is None else wait, consumer=self.consumer,
+        )
+        if not batch.records:
+            return 0
+        events, dead, parsed_from = [], [], []
+        for record in batch.records:
+            try:
+                event = orjson.loads(record.value)
+            except orjson.JSONDecodeError as exc:
+                dead.append(dead_letter(record, "bad_json", f"not JSON: {exc}"))
+                continue
+            events.append(event)
+            parsed_from.append(record)
+        try:
+            result = self.indexer.index(self.model, events)
+        except MetastoreError:
+            self.event_log.release(batch)
+            raise
+        for rejected in result.rejected:
+            dead.append(dead_letter(parsed_from[rejected.index], rejected.reason, rejected.error))
+            metrics.DEAD_LETTERS.labels(self.model, rejected.reason).inc()
+        if dead:
+            self.event_log.append(topics.DEAD_LETTER, dead)
+        self.event_log.commit(batch)
+        self.processed += len(batch.records)
+        return len(batch.records)
+
+    def run(self, stop: threading.Event) -> None:
+        """Loop until ``stop`` is set; the batch in hand is always finished first."""
+        log.info("ingestor %s started (group %s, topics %s)", self.model, self.group, self.topics)
+        last_report, reported, backoff = time.monotonic(), 0, 1.0
+        while not stop.is_set():
+            try:
+                self.run_once()
+                backoff = 1.0
+            except MetastoreError as exc:
+                log.error("ingestor %s: %s; retrying in %.0f s", self.model, exc, backoff)
+                stop.wait(backoff)
+                backoff = min(MAX_BACKOFF, backoff * 2)
+            now = time.monotonic()
+            if now - last_report >= PROGRESS_EVERY and self.processed != reported:
+                rate = (self.processed - reported) / (now - last_report)
+                log.info("ingestor %s: %d events so far, %.0f/s", self.model, self.processed, rate)
+                last_report, reported = now, self.processed
+        log.info("ingestor %s stopped after %d events", self.model, self.processed)

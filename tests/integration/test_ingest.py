@@ -1,0 +1,126 @@
+"""Ingestion end to end on the embedded backends: event log → ingestor → index."""
+
+from __future__ import annotations
+
+import json
+
+import httpx
+import orjson
+
+from azul_metastore.app import Services, build_ingestor
+from azul_metastore.events.port import Message
+from azul_metastore.security import Access
+from tests.support.events import binary_event, fixture_event
+
+
+def system(services: Services) -> Access:
+    return Access.system_access(services.security)
+
+
+def ingest_all(services: Services, model: str = "binary") -> int:
+    ingestor = build_ingestor(services, model)
+    total = 0
+    while count := ingestor.run_once(wait=0):
+        total += count
+    return total
+
+
+def doc_ids(services: Services, sha256: str) -> set[str]:
+    docs = services.index.documents([sha256], system(services))
+    return {(d["action"], d["author"]["name"], d.get("depth")) for d in docs}
+
+
+def test_fixture_events_are_indexed(services: Services) -> None:
+    result = services.intake.post("binary", [fixture_event("2bd32_cuckoo.json"),
+                                             fixture_event("2bd32_vtfilemapper.json")])
+    assert not result.failures
+    assert ingest_all(services) == 2
+    sha = "2bd322c8784fe18426cae39c7a23e8e8330f8510ad4ac6102bdd9bb28c2fba35"
+    docs = services.index.documents([sha], system(services))
+    by_action = {d["action"]: d for d in docs}
+    assert set(by_action) == {"augmented", "mapped"}
+    vt = by_action["mapped"]
+    assert vt["track_link"].startswith(f"{sha}-1633582504.{sha}.")
+    assert "av_signature" in vt["features_map"]
+    assert by_action["augmented"]["datastreams"] and all(
+        s["label"] != "content" for s in by_action["augmented"]["datastreams"])
+    assert services.index.lookup_hashes(["f2f76d16e17c971eecd77f1597f88e2b"], system(services)) == {
+        "f2f76d16e17c971eecd77f1597f88e2b": [sha]}
+
+
+def test_replay_is_idempotent_and_new_versions_replace(services: Services) -> None:
+    sha = "a" * 64
+    events = [binary_event(sha256=sha), binary_event(sha256=sha, action="enriched", author="p", version="1")]
+    services.intake.post("binary", events)
+    ingest_all(services)
+    first = services.index.documents([sha], system(services))
+    services.intake.post("binary", events)  # the same events again
+    ingest_all(services)
+    assert services.index.documents([sha], system(services)) == first
+    newer = binary_event(sha256=sha, action="enriched", author="p", version="2",
+                         timestamp="2024-02-01T00:00:00+00:00",
+                         features=[{"name": "f1", "type": "string", "value": "v2"}])
+    services.intake.post("binary", [newer])
+    ingest_all(services)
+    docs = services.index.documents([sha], system(services), actions=["enriched"])
+    assert len(docs) == 1 and docs[0]["author"]["version"] == "2"
+    assert docs[0]["features_map"] == {"f1": ["v2"]}
+    other_security = binary_event(sha256=sha, action="enriched", author="p", version="2", security="SECRET")
+    services.intake.post("binary", [other_security])
+    ingest_all(services)
+    assert len(services.index.documents([sha], system(services), actions=["enriched"])) == 2
+
+
+def test_rejected_events_go_to_the_dead_letter_topic(services: Services) -> None:
+    unknown_source = binary_event(source="nowhere")
+    services.intake.post("binary", [unknown_source, binary_event()])
+    services.event_log.append("binary", [Message("junk", b"{not json")])
+    assert ingest_all(services) == 3
+    dead = [orjson.loads(r.value) for r in services.event_log.read("dead-letter", 0, 10)]
+    assert {d["reason"] for d in dead} == {"unknown_source", "bad_json"}
+    assert all(d["error"] for d in dead)
+    assert any("nowhere" in d["error"] for d in dead)
+
+
+def test_events_older_than_retention_are_dropped(services: Services) -> None:
+    old = binary_event(source="testing", timestamp="2020-01-01T00:00:00+00:00")
+    services.intake.post("binary", [old])
+    ingest_all(services)
+    assert services.index.count(None, system(services)) == 0
+
+
+def test_crash_between_indexing_and_commit_redelivers(services: Services) -> None:
+    events = [binary_event(author=f"u{i}") for i in range(5)]
+    services.intake.post("binary", events)
+    crashed = build_ingestor(services, "binary")
+    batch = services.event_log.fetch(crashed.group, crashed.topics, 100, 0, consumer=crashed.consumer)
+    crashed.indexer.index("binary", [orjson.loads(r.value) for r in batch.records])
+    # ... the process dies here, before committing; a new ingestor process takes over
+    before = services.index.count(None, system(services))
+    assert ingest_all(services) == 5
+    assert services.index.count(None, system(services)) == before == 5
+
+
+def test_plugin_status_and_download_ingestors(services: Services) -> None:
+    base = {"model_version": 6, "kafka_key": "tmp", "timestamp": "2024-01-01T00:00:00Z",
+            "author": {"name": "p", "version": "1", "category": "plugin"}}
+    services.intake.post("plugin", [{**base, "entity": {"name": "p", "version": "1", "category": "plugin"}}])
+    event = binary_event()
+    event["dequeued"] = "k.p.1.1"
+    services.intake.post("status", [{**base, "entity": {"input": event, "status": "completed"}}])
+    services.intake.post("download", [{**base, "action": "requested", "entity": {"hash": "c" * 64},
+                                       "source": {"name": "samples", "timestamp": "2024-01-01T00:00:00Z",
+                                                  "path": []}}])
+    for model in ("plugin", "status", "download"):
+        assert ingest_all(services, model) == 1
+    access = system(services)
+    assert [p["entity"]["name"] for p in services.index.plugins(access)] == ["p"]
+    assert {s["entity"]["status"] for s in services.index.statuses(access)} == {"completed", "download-requested"}
+
+
+def test_refresh_indexes_before_answering(server: str, services: Services) -> None:
+    event = binary_event(sha256="d" * 64)
+    resp = httpx.post(f"{server}/api/v2/event", params={"model": "binary", "refresh": "true"},
+                      content=json.dumps([event]))
+    assert resp.json()["total_ok"] == 1
+    assert services.index.documents(["d" * 64], system(services))
