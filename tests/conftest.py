@@ -12,6 +12,8 @@ from azul_metastore.app import Services, build_services
 from azul_metastore.settings import Settings, load_settings
 from tests.support.server import running_server
 
+pytest_plugins = ["tests.realservices"]
+
 TEST_SOURCES = {
     "samples": {"references": [{"name": "user", "required": True, "description": "who submitted"}]},
     "virustotal": {"description": "VirusTotal imports"},
