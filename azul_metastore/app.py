@@ -7,9 +7,11 @@ embedded (SQLite) install never imports opensearch-py, confluent-kafka or boto3.
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from azul_metastore.blobs.port import BlobStore
+from azul_metastore.errors import ConfigError
 from azul_metastore.events.dispatch import EventDispatch
 from azul_metastore.events.intake import EventIntake
 from azul_metastore.events.port import EventLog
@@ -23,11 +25,37 @@ log = logging.getLogger(__name__)
 
 
 def build_event_log(settings: Settings) -> EventLog:
-    # settings.events_backend is validated against the adapters that exist (only "sqlite" so far)
+    if settings.events_backend == "kafka":
+        try:
+            from azul_metastore.events.kafka import KafkaEventLog
+        except ImportError as exc:
+            raise ConfigError(f"METASTORE_EVENTS_BACKEND=kafka needs confluent-kafka ({exc}); "
+                              "install it with: pip install confluent-kafka") from exc
+        return KafkaEventLog(settings.kafka_bootstrap_servers, settings.kafka_topic_prefix, settings.partition,
+                             topic_config=kafka_topic_config(settings))
     from azul_metastore.events.sqlite import SqliteEventLog
 
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     return SqliteEventLog(settings.events_path)
+
+
+def kafka_topic_config(settings: Settings) -> Callable[[str], dict[str, str]]:
+    """Retention of each Kafka topic, set when the topic is created.
+
+    Topics are per event model, not per source, so an event topic keeps records as long as the
+    longest-lived source asks (forever if any source never expires); age-off trims the rest. Status
+    events follow ``status_expire_events``; the dead-letter topic is kept until someone handles it.
+    """
+    from azul_metastore.events import topics
+
+    expiries = [source.expire_events_ms for source in settings.sources.values()]
+    events_ms = -1 if not expiries or min(expiries) < 0 else max(expiries)
+
+    def config(topic: str) -> dict[str, str]:
+        retention = {topics.STATUS: settings.status_expire_events_ms, topics.DEAD_LETTER: -1}.get(topic, events_ms)
+        return {"cleanup.policy": "delete", "retention.ms": str(retention)}
+
+    return config
 
 
 @dataclass
@@ -57,7 +85,15 @@ class Services:
 
 
 def build_blob_store(settings: Settings) -> BlobStore:
-    # settings.blob_backend is validated against the adapters that exist (only "filesystem" so far)
+    if settings.blob_backend == "s3":
+        try:
+            from azul_metastore.blobs.s3 import S3BlobStore, new_client
+        except ImportError as exc:
+            raise ConfigError(f"METASTORE_BLOB_BACKEND=s3 needs boto3 ({exc}); install it with: pip install boto3"
+                              ) from exc
+        client = new_client(settings.s3_endpoint_url, settings.s3_access_key,
+                            settings.s3_secret_key.get_secret_value(), settings.s3_region)
+        return S3BlobStore(client, settings.s3_bucket, create_bucket=True)
     from azul_metastore.blobs.filesystem import FileSystemBlobStore
 
     return FileSystemBlobStore(settings.blobs_path)
@@ -71,10 +107,10 @@ def build_index(settings: Settings) -> MetadataStore:
     return SqliteMetadataStore(settings.index_path)
 
 
-def build_ingestor(services: Services, model: str):
+def build_ingestor(services: Services, model: str, instance: str = ""):
     from azul_metastore.ingest.ingestor import Ingestor
 
-    return Ingestor(model, services.settings, services.event_log, services.indexer())
+    return Ingestor(model, services.settings, services.event_log, services.indexer(), instance=instance)
 
 
 def build_workers(services: Services) -> list:
@@ -84,8 +120,16 @@ def build_workers(services: Services) -> list:
 
     workers: list[Worker] = []
     for model in MODELS:
-        ingestor = build_ingestor(services, model)
-        workers.append(Worker(f"ingest-{model}", ingestor.run))
+        processes = services.settings.ingest_binary_processes if model == "binary" else 1
+        if processes > 1:
+            from azul_metastore.ingest.processes import run_processes
+
+            def run(stop, model=model, processes=processes):
+                run_processes(services.settings, model, processes, stop)
+
+            workers.append(Worker(f"ingest-{model}", run))
+        else:
+            workers.append(Worker(f"ingest-{model}", build_ingestor(services, model).run))
     return workers
 
 

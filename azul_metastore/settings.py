@@ -178,8 +178,8 @@ class Settings(BaseSettings):
     partition: Annotated[str, Field(min_length=1, pattern=r"^[a-z0-9][a-z0-9_-]*$")] = "dev01"
     # Only adapters that exist are accepted; the scale-out ones join these lists as they land.
     index_backend: Literal["sqlite"] = "sqlite"
-    blob_backend: Literal["filesystem"] = "filesystem"
-    events_backend: Literal["sqlite"] = "sqlite"
+    blob_backend: Literal["filesystem", "s3"] = "filesystem"
+    events_backend: Literal["sqlite", "kafka"] = "sqlite"
 
     opensearch_url: str = "http://127.0.0.1:9200"
     opensearch_username: str = "azul_writer"
@@ -249,6 +249,7 @@ class Settings(BaseSettings):
     ingest_batch_size: Annotated[int, Field(ge=1, le=10_000)] = 500
     ingest_poll_seconds: Annotated[float, Field(gt=0)] = 2.0
     dedupe_cache_count: Annotated[int, Field(ge=0)] = 1_000_000
+    ingest_binary_processes: Annotated[int, Field(ge=1, le=64)] = 2
     prometheus_port: Annotated[int, Field(ge=0, le=65535)] = 8900
 
     # --- lifecycle -----------------------------------------------------------------------------

@@ -51,7 +51,8 @@ def dead_letter(record: Record, reason: str, error: str) -> Message:
 
 
 class Ingestor:
-    def __init__(self, model: str, settings: Settings, event_log: EventLog, indexer: EventIndexer) -> None:
+    def __init__(self, model: str, settings: Settings, event_log: EventLog, indexer: EventIndexer,
+                 instance: str = "") -> None:
         if model not in MODELS:
             raise ValueError(f"no ingestor for {model!r}; models: {', '.join(MODELS)}")
         self.model = model
@@ -60,7 +61,7 @@ class Ingestor:
         self.indexer = indexer
         self.group = f"ingestor-{settings.partition}-{model}-{settings.ingestor_version_suffix}"
         # stable across restarts, so a restarted ingestor takes back the batch it held when it died
-        self.consumer = f"{self.group}@{socket.gethostname()}"
+        self.consumer = f"{self.group}@{socket.gethostname()}{'#' + instance if instance else ''}"
         self.topics = model_topics(model)
         self.processed = 0
 

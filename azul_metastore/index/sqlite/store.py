@@ -134,10 +134,17 @@ class SqliteMetadataStore:
     def write(self, documents: Sequence[Document]) -> None:
         if not documents:
             return
+        binary_docs = [d for d in documents if d.doc_type == "binary2"]
+        # the CPU work (serialising, tokens) happens before taking the write lock, so several
+        # ingestor processes overlap everything but the SQL itself
+        prepared = {
+            d.id: (orjson.dumps(d.body).decode(), *tokens_and_values(d.body))
+            for d in binary_docs
+            if d.body.get("binary_info", {}).get("name") == "metadata"
+        }
         with self._write() as db:
-            binary_docs = [d for d in documents if d.doc_type == "binary2"]
             if binary_docs:
-                self._write_binary(db, binary_docs)
+                self._write_binary(db, binary_docs, prepared)
             for doc in documents:
                 if doc.doc_type == "status":
                     self._write_status(db, doc)
@@ -193,20 +200,24 @@ class SqliteMetadataStore:
             self._identified.add(bid)
         return (*(body.get(k) for k in self._IDENTITY), bid)
 
-    def _write_binary(self, db: sqlite3.Connection, docs: list[Document]) -> None:
+    def _write_binary(self, db: sqlite3.Connection, docs: list[Document],
+                      prepared: dict[str, tuple[str, str, set[tuple[str, str]]]]) -> None:
         # one write per id: a later document in the batch replaces an earlier one with the same id
         by_id: dict[str, Document] = {}
+        wanted: set[str] = set()
         for doc in docs:
             if doc.body.get("binary_info", {}).get("name") == "metadata":
                 by_id[doc.id] = doc
+                wanted.add(doc.body["sha256"])
+                parent = doc.body.get("parent")
+                if parent and parent.get("sha256"):
+                    wanted.add(parent["sha256"])
             else:
-                self._binary_id(db, doc.id)
+                wanted.add(doc.id)
+        self._binary_ids_for(db, wanted)
         metadata = list(by_id.values())
         if not metadata:
             return
-        wanted = {d.body["sha256"] for d in metadata}
-        wanted |= {d.body["parent"]["sha256"] for d in metadata if (d.body.get("parent") or {}).get("sha256")}
-        self._binary_ids_for(db, wanted)
         (next_rowid,) = db.execute("SELECT COALESCE(MAX(id), 0) + 1 FROM docs").fetchone()
         new_rows: list[tuple[Any, ...]] = []
         identities: list[tuple[Any, ...]] = []
@@ -230,12 +241,11 @@ class SqliteMetadataStore:
             source = body.get("source") or {}
             parent = body.get("parent")
             parent_id = self._binary_id(db, parent["sha256"]) if parent and parent.get("sha256") else None
-            text = orjson.dumps(body).decode()
+            text, tokens, pairs = prepared[doc.id]
             row = (bid, sid, body["action"], author.get("category"), author.get("name"), author.get("version"),
                    epoch_ms(body.get("timestamp")) or 0, source.get("name"), epoch_ms(source.get("timestamp")),
                    body.get("depth"), body.get("track_source_references"), body.get("track_link"),
                    body.get("track_author"), body.get("parent_track_author"), parent_id, text)
-            tokens, pairs = tokens_and_values(body)
             old = existing.get(doc.id)
             if old is not None:
                 rowid, old_body = old

@@ -1,0 +1,61 @@
+"""Running one ingestor as several processes.
+
+Encoding events is pure Python and holds the GIL, so on a multi-core machine the binary ingestor
+scales by processes, not threads: each process is a consumer of the same group (the event log hands
+each a different batch) and does its own encoding; the index serialises only the writes. The
+dedupe cache is per process, so use as few processes as reach the throughput you need.
+"""
+
+from __future__ import annotations
+
+import logging
+import multiprocessing
+import signal
+import threading
+from multiprocessing.synchronize import Event as ProcessEvent
+
+from azul_metastore.settings import Settings
+
+log = logging.getLogger(__name__)
+
+
+def _child(settings: Settings, model: str, index: int, stop: ProcessEvent) -> None:
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent decides when to stop
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    from azul_metastore.app import build_ingestor, build_services
+    from azul_metastore.server import configure_logging
+
+    configure_logging(settings)
+    services = build_services(settings)
+    ingestor = build_ingestor(services, model, instance=str(index))
+    flag = threading.Event()
+
+    def watch() -> None:
+        stop.wait()
+        flag.set()
+
+    threading.Thread(target=watch, daemon=True).start()
+    try:
+        ingestor.run(flag)
+    finally:
+        services.close()
+
+
+def run_processes(settings: Settings, model: str, count: int, stop: threading.Event) -> None:
+    """Run ``count`` ingestor processes for ``model`` until ``stop`` is set; each finishes its batch."""
+    context = multiprocessing.get_context("spawn")
+    child_stop = context.Event()
+    children = [
+        context.Process(target=_child, args=(settings, model, i, child_stop), name=f"ingest-{model}-{i}")
+        for i in range(count)
+    ]
+    for child in children:
+        child.start()
+    log.info("ingestor %s running in %d processes", model, count)
+    stop.wait()
+    child_stop.set()
+    for child in children:
+        child.join(timeout=120)
+        if child.is_alive():
+            log.error("ingestor process %s did not stop in time; terminating it", child.name)
+            child.terminate()
