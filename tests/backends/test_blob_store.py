@@ -8,9 +8,11 @@ the service it needs, e.g. ``pytest.param("s3", marks=pytest.mark.s3)``) and a b
 from __future__ import annotations
 
 import hashlib
+import json
 import multiprocessing
 import os
 import time
+import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -20,20 +22,49 @@ import pytest
 from azul_metastore.blobs.port import BlobStore
 from azul_metastore.errors import InvalidInput, NotFound
 
+S3_BUCKET = "metastore-suite"
+
 
 def _build(kind: str, root: Path) -> BlobStore:
     if kind == "filesystem":
         from azul_metastore.blobs.filesystem import FileSystemBlobStore
 
         return FileSystemBlobStore(root)
+    if kind == "s3":
+        from azul_metastore.blobs.s3 import S3BlobStore, new_client
+
+        # the fixture leaves the connection and this test's key prefix beside the root, so that
+        # processes spawned by a test reach the same namespace
+        where = json.loads((root / "s3.json").read_text())
+        return S3BlobStore(new_client(**where["client"]), S3_BUCKET, where["prefix"])
     raise AssertionError(kind)
 
 
-@pytest.fixture(params=["filesystem"])
+def _prepare_s3(request: pytest.FixtureRequest, root: Path) -> None:
+    from azul_metastore.blobs.s3 import S3BlobStore, new_client
+
+    endpoint = request.getfixturevalue("s3_endpoint")
+    client = {"endpoint_url": endpoint["endpoint_url"], "access_key": endpoint["aws_access_key_id"],
+              "secret_key": endpoint["aws_secret_access_key"], "region": endpoint["region_name"]}
+    S3BlobStore(new_client(**client), S3_BUCKET, create_bucket=True)
+    root.mkdir(parents=True)
+    # a fresh key prefix per test: it sees only its own objects
+    (root / "s3.json").write_text(json.dumps({"client": client, "prefix": f"test-{uuid.uuid4().hex}"}))
+
+
+@pytest.fixture(params=["filesystem", pytest.param("s3", marks=pytest.mark.s3)])
 def blobs(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[BlobStore]:
+    if request.param == "s3":
+        _prepare_s3(request, tmp_path / "blobs")
     store = _build(request.param, tmp_path / "blobs")
     yield store
     store.close()
+    if request.param == "s3":  # leave the shared bucket as the test found it
+        from azul_metastore.blobs.s3 import S3BlobStore
+
+        assert isinstance(store, S3BlobStore)
+        for item in list(store._list(store.prefix)):
+            store.client.delete_object(Bucket=store.bucket, Key=item["Key"])
 
 
 def put(store: BlobStore, source: str, label: str, data: bytes, expected: str | None = None) -> str:

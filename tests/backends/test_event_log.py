@@ -6,7 +6,8 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Iterator
+import uuid
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -17,16 +18,35 @@ from azul_metastore.events.sqlite import SqliteEventLog
 LEASE_SECONDS = 1.0
 
 
-def _sqlite(tmp_path: Path) -> EventLog:
+def _sqlite(request: pytest.FixtureRequest, tmp_path: Path) -> EventLog:
     return SqliteEventLog(tmp_path / "events.sqlite3", lease_seconds=LEASE_SECONDS)
 
 
-ADAPTERS = {"sqlite": _sqlite}
+def _kafka(request: pytest.FixtureRequest, tmp_path: Path) -> EventLog:
+    from azul_metastore.events.kafka import KafkaEventLog
+
+    bootstrap = request.getfixturevalue("kafka_bootstrap")
+    # a fresh namespace per test: its own topics and consumer groups
+    prefix = f"test-{uuid.uuid4().hex[:12]}"
+    request.addfinalizer(lambda: _delete_kafka_topics(bootstrap, prefix))
+    return KafkaEventLog(bootstrap, prefix, "suite", lease_seconds=LEASE_SECONDS, join_timeout=20.0)
 
 
-@pytest.fixture(params=list(ADAPTERS))
+def _delete_kafka_topics(bootstrap: str, prefix: str) -> None:
+    from confluent_kafka.admin import AdminClient
+
+    admin = AdminClient({"bootstrap.servers": bootstrap})
+    names = [n for n in admin.list_topics(timeout=10).topics if n.startswith(prefix + ".")]
+    for future in admin.delete_topics(names, request_timeout=10).values() if names else ():
+        future.result(timeout=10)
+
+
+ADAPTERS: dict[str, Callable[[pytest.FixtureRequest, Path], EventLog]] = {"sqlite": _sqlite, "kafka": _kafka}
+
+
+@pytest.fixture(params=["sqlite", pytest.param("kafka", marks=pytest.mark.kafka)])
 def event_log(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[EventLog]:
-    log = ADAPTERS[request.param](tmp_path)
+    log = ADAPTERS[request.param](request, tmp_path)
     yield log
     log.close()
 

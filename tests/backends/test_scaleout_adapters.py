@@ -1,0 +1,123 @@
+"""What the shared suites cannot reach on the scale-out adapters: S3 multipart uploads (the suite's
+files are smaller than S3's 5 MiB minimum part), Kafka handing a topic to another process of the
+group, and the composition root choosing both from settings."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import uuid
+from pathlib import Path
+
+import pytest
+
+from azul_metastore.blobs.s3 import MIN_PART, S3BlobStore, new_client
+from azul_metastore.errors import InvalidInput
+from azul_metastore.events.port import Message
+
+
+@pytest.fixture
+def s3_store(s3_endpoint: dict[str, str]) -> S3BlobStore:
+    client = new_client(
+        endpoint_url=s3_endpoint["endpoint_url"],
+        access_key=s3_endpoint["aws_access_key_id"],
+        secret_key=s3_endpoint["aws_secret_access_key"],
+        region=s3_endpoint["region_name"],
+    )
+    return S3BlobStore(
+        client, "metastore-suite", f"multipart-{uuid.uuid4().hex}", part_size=MIN_PART, create_bucket=True
+    )
+
+
+def _upload(store: S3BlobStore, data: bytes, expected: str | None) -> str:
+    writer = store.open_writer("samples", "content", expected)
+    for i in range(0, len(data), 1_000_000):
+        writer.write(data[i : i + 1_000_000])
+    return writer.commit()[0]
+
+
+def _leftovers(store: S3BlobStore) -> list[str]:
+    keys = [o["Key"] for o in store._list(store.prefix) if "/tmp/" in o["Key"] or "/locks/" in o["Key"]]
+    uploads = store.client.list_multipart_uploads(Bucket=store.bucket, Prefix=store.prefix).get("Uploads", [])
+    return keys + [u["Key"] for u in uploads]
+
+
+@pytest.mark.s3
+@pytest.mark.parametrize("give_expected", [False, True], ids=["tmp-then-copy", "straight-to-object"])
+def test_s3_multipart_upload_and_ranged_read(s3_store: S3BlobStore, give_expected: bool) -> None:
+    data = os.urandom(2 * MIN_PART + 123_457)  # three parts
+    sha = hashlib.sha256(data).hexdigest()
+    assert _upload(s3_store, data, sha if give_expected else None) == sha
+    info = s3_store.head("samples", "content", sha)
+    assert info is not None and info.size == len(data)
+    edge = MIN_PART - 10  # a range across the first part boundary
+    assert b"".join(s3_store.open_range("samples", "content", sha, edge, edge + 20)) == data[edge : edge + 20]
+    assert b"".join(s3_store.open_range("samples", "content", sha)) == data
+    assert _leftovers(s3_store) == []
+
+
+@pytest.mark.s3
+def test_s3_multipart_mismatch_leaves_nothing(s3_store: S3BlobStore) -> None:
+    data = os.urandom(MIN_PART + 10)
+    wrong = hashlib.sha256(b"something else").hexdigest()
+    with pytest.raises(InvalidInput):
+        _upload(s3_store, data, wrong)
+    assert s3_store.head("samples", "content", wrong) is None
+    assert s3_store._head(s3_store._object_key(wrong)) is None
+    assert list(s3_store.iter_refs()) == [] and _leftovers(s3_store) == []
+
+
+@pytest.mark.kafka
+def test_kafka_topic_moves_to_another_process_with_its_uncommitted_records(kafka_bootstrap: str) -> None:
+    from azul_metastore.events.kafka import KafkaEventLog
+
+    prefix = f"test-{uuid.uuid4().hex[:12]}"
+    first = KafkaEventLog(kafka_bootstrap, prefix, "suite", session_timeout_seconds=6)
+    second = KafkaEventLog(kafka_bootstrap, prefix, "suite", session_timeout_seconds=6)
+    try:
+        first.append("t", [Message(f"k{i}", b"{}") for i in range(5)])
+        done = first.fetch("g", ["t"], 2, 0, consumer="w")
+        first.commit(done)
+        assert [r.offset for r in first.fetch("g", ["t"], 10, 0, consumer="w").records] == [2, 3, 4]
+        # the second process joins the group but the topic's one partition stays with the first
+        assert len(second.fetch("g", ["t"], 10, 1.0, consumer="w")) == 0
+        first.close()  # leaves the group without committing: the topic moves with offsets 2-4 undone
+        taken = second.fetch("g", ["t"], 10, 20.0, consumer="w")
+        assert [r.offset for r in taken.records] == [2, 3, 4]
+        second.commit(taken)
+        assert second.lag("g", "t") == 0
+    finally:
+        first.close()
+        second.close()
+
+
+@pytest.mark.kafka
+@pytest.mark.s3
+def test_settings_choose_kafka_and_s3(tmp_path: Path, kafka_bootstrap: str, s3_endpoint: dict[str, str]) -> None:
+    from azul_metastore.app import build_services
+    from azul_metastore.settings import load_settings
+
+    settings = load_settings(
+        data_dir=tmp_path,
+        events_backend="kafka",
+        blob_backend="s3",
+        kafka_bootstrap_servers=kafka_bootstrap,
+        kafka_topic_prefix=f"test-{uuid.uuid4().hex[:12]}",
+        s3_endpoint_url=s3_endpoint["endpoint_url"],
+        s3_access_key=s3_endpoint["aws_access_key_id"],
+        s3_secret_key=s3_endpoint["aws_secret_access_key"],
+        s3_bucket="metastore-settings-test",
+        auth_open=True,
+    )
+    services = build_services(settings)
+    try:
+        assert type(services.event_log).__name__ == "KafkaEventLog"
+        assert type(services.blobs).__name__ == "S3BlobStore"
+        assert services.event_log.append("status", [Message("k", b"{}")]) == [0]
+        writer = services.blobs.open_writer("samples", "content")
+        writer.write(b"bytes")
+        sha, _ = writer.commit()
+        assert b"".join(services.blobs.open_range("samples", "content", sha)) == b"bytes"
+        services.blobs.delete("samples", "content", sha)
+    finally:
+        services.close()
