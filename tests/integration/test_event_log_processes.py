@@ -57,16 +57,27 @@ def run_py(code: str, *args: object) -> subprocess.Popen:
 def test_two_producers_two_consumers_with_a_crash(tmp_path: Path) -> None:
     db = tmp_path / "events.sqlite3"
     SqliteEventLog(db).close()
-    producers = [run_py(PRODUCER, db, f"p{i}", 20, 50) for i in range(2)]
     out_a, out_b = tmp_path / "a.txt", tmp_path / "b.txt"
-    crashy = run_py(CONSUMER, db, "consumer-a", out_a, 5)
-    steady = run_py(CONSUMER, db, "consumer-b", out_b, 0)
-    for p in producers:
-        assert p.wait(timeout=120) == 0
-    assert crashy.wait(timeout=120) == -signal.SIGKILL
-    restarted = run_py(CONSUMER, db, "consumer-a", out_a, 0)
-    assert restarted.wait(timeout=120) == 0
-    assert steady.wait(timeout=120) == 0
+    procs: list[subprocess.Popen] = []
+    try:
+        procs += [run_py(PRODUCER, db, f"p{i}", 20, 50) for i in range(2)]
+        # consumer a takes two batches and is killed before committing the second
+        crashy = run_py(CONSUMER, db, "consumer-a", out_a, 2)
+        procs.append(crashy)
+        assert crashy.wait(timeout=120) == -signal.SIGKILL
+        # then two consumers of the group work side by side, a restarted a and b
+        restarted = run_py(CONSUMER, db, "consumer-a", out_a, 0)
+        steady = run_py(CONSUMER, db, "consumer-b", out_b, 0)
+        procs += [restarted, steady]
+        for p in procs:
+            p.wait(timeout=120)
+        assert [p.returncode for p in procs[:2]] == [0, 0]
+        assert restarted.returncode == 0 and steady.returncode == 0
+    finally:
+        for p in procs:
+            if p.poll() is None:
+                p.kill()
+                p.wait()
 
     seen = out_a.read_text().split() + out_b.read_text().split()
     produced = {f"p{p}-{b}-{i}" for p in range(2) for b in range(20) for i in range(50)}
