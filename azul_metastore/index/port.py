@@ -53,6 +53,43 @@ class Selector:
     doc_ids: Sequence[str] = field(default_factory=tuple)
 
 
+@dataclass(slots=True)
+class ReferenceGroup:
+    """Submissions of one source grouped by a key (``track_source_references``, its grouped form,
+    or one submission's (references, timestamp)): the newest source timestamp, the distinct binaries,
+    and the references of the newest submission."""
+
+    key: str
+    timestamp: str | None
+    num_entities: int
+    values: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(slots=True)
+class StatusCount:
+    """How many status documents one plugin (name, category, version) has with one status."""
+
+    name: str
+    category: str | None
+    version: str | None
+    status: str
+    count: int
+    newest: str | None
+
+
+@dataclass(slots=True)
+class PivotResult:
+    """Feature values found on the documents of binaries that share given feature values.
+
+    ``counts`` maps a feature name to (value, document count) pairs, largest first; ``incomplete`` is
+    true when more binaries matched than were looked at; ``binaries`` is how many were looked at.
+    """
+
+    counts: dict[str, list[tuple[str, int]]]
+    incomplete: bool = False
+    binaries: int = 0
+
+
 class MetadataStore(Protocol):
     # --- writes (ingestors, tags, lifecycle) ---------------------------------------------------
 
@@ -148,6 +185,20 @@ class MetadataStore(Protocol):
     def count_feature_entities(self, name: str, access: Access, *, value: str | None = None,
                                author: str | None = None, author_version: str | None = None) -> int: ...
 
+    def count_feature_part_entities(self, part: str, value: str, access: Access, *, author: str | None = None,
+                                    author_version: str | None = None) -> int:
+        """Distinct visible binaries with a feature whose enriched ``part`` (``hostname``, ``port``,
+        ``filepath``...) equals ``value``. ``filepath_unix`` matches the path or any path below it
+        (``a/b`` matches ``a/b/c``), ``filepath_unixr`` the path or any path ending in it."""
+        ...
+
+    def pivot(self, pairs: Sequence[tuple[str, str]], access: Access, *, names: Sequence[str] | None = None,
+              max_binaries: int = 10_000, size: int = 10, min_count: int = 2) -> PivotResult:
+        """Binaries having every (feature name, value) of ``pairs`` (each on any of their documents);
+        then, over those binaries' documents, the ``size`` most common values of each feature in
+        ``names`` (None = every feature) found on at least ``min_count`` documents."""
+        ...
+
     # --- similarity ----------------------------------------------------------------------------
 
     def fuzzy_hashes(self, kind: Literal["tlsh", "ssdeep"], access: Access) -> Iterator[tuple[str, str]]:
@@ -163,12 +214,42 @@ class MetadataStore(Protocol):
 
     def plugins(self, access: Access) -> list[dict[str, Any]]: ...
 
+    def status_counts(self, access: Access, *, since: str | None = None,
+                      statuses: Sequence[str] = ()) -> list[StatusCount]:
+        """Status documents counted per plugin (name, category, version) and status, with the newest
+        timestamp of each group; only documents at or after ``since`` when given."""
+        ...
+
+    def count_authored(self, name: str, version: str | None, access: Access) -> int:
+        """Distinct visible binaries with a metadata document by this plugin (and version, if given)."""
+        ...
+
     def annotations(self, access: Access, *, kind: str | None = None, sha256: str | None = None,
                     tag: str | None = None, feature: str | None = None, value: str | None = None,
                     include_disabled: bool = False) -> list[dict[str, Any]]: ...
 
     def disable_annotations(self, *, kind: str, tag: str, sha256: str | None = None, feature: str | None = None,
                             value: str | None = None) -> int: ...
+
+    # --- sources -------------------------------------------------------------------------------
+
+    def source_summary(self, source: str, access: Access) -> tuple[str | None, int]:
+        """(newest ``source.timestamp``, distinct binaries) of the visible direct (depth 0)
+        submissions to a source; (None, 0) when there are none."""
+        ...
+
+    def source_references(self, source: str, access: Access, *, grouped: bool = False, term: str | None = None,
+                          limit: int = 100) -> list[ReferenceGroup]:
+        """Direct submissions of a source grouped by ``track_source_references`` (or
+        ``track_source_references_grouped``), newest group first; ``term`` keeps submissions with a
+        reference value containing it (case-insensitive)."""
+        ...
+
+    def source_submissions(self, source: str, access: Access, *, track_source_references: str | None = None,
+                           timestamp: str | None = None, limit: int = 100) -> list[ReferenceGroup]:
+        """Direct submissions of a source grouped by (``track_source_references``, source
+        timestamp), newest first, optionally only one references set and/or one timestamp."""
+        ...
 
     def refresh(self) -> None:
         """Return once every completed write is searchable."""

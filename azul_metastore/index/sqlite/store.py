@@ -20,8 +20,8 @@ import orjson
 
 from azul_metastore.errors import BackendUnavailable
 from azul_metastore.index.documents import Document
-from azul_metastore.index.port import Page, Selector, SortKey
-from azul_metastore.index.sqlite import reads
+from azul_metastore.index.port import Page, PivotResult, ReferenceGroup, Selector, SortKey, StatusCount
+from azul_metastore.index.sqlite import reads, reads_features
 from azul_metastore.index.sqlite.schema import migrate
 from azul_metastore.index.sqlite.terms import searchable, tokens_and_values
 from azul_metastore.query.ast import Node
@@ -435,6 +435,34 @@ class SqliteMetadataStore:
                 f"UPDATE annotations SET state = 'disabled', body = json_set(body, '$.state', 'disabled')"
                 f" WHERE {' AND '.join(where)}", params,
             ).rowcount
+
+    # --- aggregating reads for features, plugins and sources (SQL in reads_features.py) --------
+
+    def count_feature_part_entities(self, part: str, value: str, access: Access, *, author: str | None = None,
+                                    author_version: str | None = None) -> int:
+        return reads_features.count_feature_part_entities(self, part, value, access, author, author_version)
+
+    def pivot(self, pairs: Sequence[tuple[str, str]], access: Access, *, names: Sequence[str] | None = None,
+              max_binaries: int = 10_000, size: int = 10, min_count: int = 2) -> PivotResult:
+        return reads_features.pivot(self, pairs, access, names, max_binaries, size, min_count)
+
+    def status_counts(self, access: Access, *, since: str | None = None,
+                      statuses: Sequence[str] = ()) -> list[StatusCount]:
+        return reads_features.status_counts(self, access, since, statuses)
+
+    def count_authored(self, name: str, version: str | None, access: Access) -> int:
+        return reads_features.count_authored(self, name, version, access)
+
+    def source_summary(self, source: str, access: Access) -> tuple[str | None, int]:
+        return reads_features.source_summary(self, source, access)
+
+    def source_references(self, source: str, access: Access, *, grouped: bool = False, term: str | None = None,
+                          limit: int = 100) -> list[ReferenceGroup]:
+        return reads_features.source_references(self, source, access, grouped, term, limit)
+
+    def source_submissions(self, source: str, access: Access, *, track_source_references: str | None = None,
+                           timestamp: str | None = None, limit: int = 100) -> list[ReferenceGroup]:
+        return reads_features.source_submissions(self, source, access, track_source_references, timestamp, limit)
 
     def refresh(self) -> None:
         """Committed writes are already searchable in SQLite; nothing to wait for."""
