@@ -172,7 +172,12 @@ def events_tail(ctx: click.Context, topic: str, lines: int, start: int | None, f
 @events.command("topics")
 @click.pass_context
 def events_topics(ctx: click.Context) -> None:
-    """List topics with their end offsets."""
+    """List topics with their end offsets.
+
+    Example:
+
+        azul-metastore events topics
+    """
     log = _services(ctx).event_log
     for name in log.topics():
         click.echo(f"{name}\t{log.end_offset(name)}")
