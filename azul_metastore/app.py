@@ -18,7 +18,7 @@ from azul_metastore.events.port import EventLog
 from azul_metastore.index.encoder import Encoder
 from azul_metastore.index.port import MetadataStore
 from azul_metastore.ingest.indexing import MODELS, EventIndexer
-from azul_metastore.security import SecurityPolicy
+from azul_metastore.security import Authenticator, SecurityPolicy
 from azul_metastore.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -70,7 +70,13 @@ class Services:
     index: MetadataStore
     encoder: Encoder
     security: SecurityPolicy
+    authenticator: Authenticator
     _closers: list = field(default_factory=list)
+
+    @property
+    def policy(self) -> SecurityPolicy:
+        """The label vocabulary and rules (the same object as ``security``)."""
+        return self.security
 
     def indexer(self) -> EventIndexer:
         """A new indexer (each keeps its own dedupe cache, so one per ingestor or request)."""
@@ -142,7 +148,7 @@ def build_services(settings: Settings) -> Services:
     index = build_index(settings)
     encoder = Encoder(settings, policy)
     services = Services(settings=settings, event_log=event_log, intake=intake, dispatch=dispatch, blobs=blobs,
-                        index=index, encoder=encoder, security=policy)
+                        index=index, encoder=encoder, security=policy, authenticator=Authenticator(settings))
     services._closers.append(event_log.close)
     services._closers.append(blobs.close)
     services._closers.append(index.close)

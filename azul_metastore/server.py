@@ -9,16 +9,19 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import os
 import signal
 import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from logging.handlers import TimedRotatingFileHandler
 from types import FrameType
 
 import uvicorn
 
 from azul_metastore.api.app import create_app
 from azul_metastore.app import Services, build_services, build_workers
+from azul_metastore.security import AUDIT_LOGGER
 from azul_metastore.settings import Settings
 
 log = logging.getLogger("azul_metastore")
@@ -55,6 +58,16 @@ class _Server(uvicorn.Server):
 def configure_logging(settings: Settings) -> None:
     level = {"WARN": "WARNING", "FATAL": "CRITICAL"}.get(settings.log_level, settings.log_level)
     logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    # The audit trail is kept whatever log_level says; with a file it also rotates daily (issue 7).
+    audit_log = logging.getLogger(AUDIT_LOGGER)
+    audit_log.setLevel(logging.INFO)
+    path = settings.audit_log_file_path
+    if path and not any(getattr(h, "baseFilename", None) == os.path.abspath(path) for h in audit_log.handlers):
+        handler = TimedRotatingFileHandler(path, when="midnight", utc=True,
+                                           backupCount=settings.audit_log_days_to_retain, encoding="utf-8")
+        handler.setFormatter(logging.Formatter("time=%(asctime)s level=%(levelname)s %(message)s",
+                                               "%Y-%m-%dT%H:%M:%S%z"))
+        audit_log.addHandler(handler)
 
 
 def start_workers(workers: list[Worker], stop: threading.Event) -> list[threading.Thread]:

@@ -221,6 +221,9 @@ class Settings(BaseSettings):
     security_admin_roles: list[str] = ["admin"]
     auth_open: bool = False
     auth_open_roles: list[str] = ["admin"]
+    # Roles that may use the dispatcher-side event and stream APIs (plugins, ingest services); a caller
+    # needs one of them. Empty: any authenticated identity may.
+    auth_service_roles: list[str] = ["admin", "plugin"]
     api_tokens: list[ApiToken] = []
     jwt_public_keys: list[str] = []
     jwt_jwks_url: str = ""
@@ -264,6 +267,7 @@ class Settings(BaseSettings):
     # --- logging -------------------------------------------------------------------------------
     log_level: Literal["FATAL", "CRITICAL", "ERROR", "WARN", "WARNING", "INFO", "DEBUG"] = "INFO"
     audit_log_file_path: str = ""
+    audit_log_days_to_retain: Annotated[int, Field(ge=1)] = 30
 
     @field_validator("status_expire_events")
     @classmethod

@@ -10,13 +10,17 @@ from fastapi import FastAPI
 from azul_metastore import __version__
 from azul_metastore.api.errors import install_error_handlers
 from azul_metastore.api.routes import events as events_routes
+from azul_metastore.api.routes import security as security_routes
 from azul_metastore.api.routes import streams as streams_routes
+from azul_metastore.api.routes import users as users_routes
 from azul_metastore.app import Services
 
 #: (router, prefix): the complete route table of the server
 ROUTERS = [
     (events_routes.router, "/api/v2"),
     (streams_routes.router, "/api/v3"),
+    (users_routes.router, "/api/v0"),
+    (security_routes.router, "/api"),  # /api/v0/security..., /api/v1/security/... (restapi-server paths)
 ]
 
 

@@ -20,7 +20,7 @@ from fastapi.exceptions import RequestValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from azul_metastore.api.responses import JSON
-from azul_metastore.errors import MetastoreError
+from azul_metastore.errors import MetastoreError, NotAuthenticated
 
 log = logging.getLogger(__name__)
 
@@ -48,7 +48,19 @@ async def _metastore_error(request: Request, exc: MetastoreError) -> JSON:
     if exc.status_code >= 500:
         log.error("request %s failed: %s", request_id(request), exc, exc_info=exc)
     body = error_body(request_id(request), type(exc).__name__, exc.message, _jsonable(exc.parameters))
-    return JSON(body, status_code=exc.status_code)
+    return JSON(body, status_code=exc.status_code, headers=_challenge(exc))
+
+
+def _challenge(exc: MetastoreError) -> dict[str, str] | None:
+    """RFC 6750 §3: every 401 names the scheme to use, with why a presented token was refused."""
+    if not isinstance(exc, NotAuthenticated):
+        return None
+    reason = exc.parameters.get("reason")
+    if reason == "missing":
+        return {"WWW-Authenticate": "Bearer"}
+    if reason == "below_minimum_access":  # a good token, but its roles are not enough
+        return {"WWW-Authenticate": 'Bearer error="insufficient_scope"'}
+    return {"WWW-Authenticate": 'Bearer error="invalid_token"'}
 
 
 async def _validation_error(request: Request, exc: RequestValidationError) -> JSON:

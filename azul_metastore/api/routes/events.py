@@ -10,6 +10,7 @@ from fastapi import APIRouter, Depends, Query, Request
 from fastapi.concurrency import run_in_threadpool
 from starlette.responses import Response
 
+from azul_metastore.api.auth import service_identity
 from azul_metastore.api.deps import services
 from azul_metastore.api.responses import JSON
 from azul_metastore.app import Services
@@ -18,7 +19,8 @@ from azul_metastore.events.dispatch import ConsumerFilters, multipart_body
 from azul_metastore.events.intake import check_model, event_json, parse_batch
 from azul_metastore.ingest.indexing import MODELS as INDEXED_MODELS
 
-router = APIRouter(tags=["dispatcher events"])
+# Plugins and services only: an authenticated identity holding one of auth_service_roles (api/auth.py).
+router = APIRouter(tags=["dispatcher events"], dependencies=[Depends(service_identity)])
 
 MAX_DEADLINE_SECONDS = 60
 

@@ -18,14 +18,20 @@ from fastapi import APIRouter, Depends, Path, Query, Request
 from fastapi.concurrency import run_in_threadpool
 from starlette.responses import Response, StreamingResponse
 
+from azul_metastore.api.auth import ServiceIdentity, service_identity
 from azul_metastore.api.deps import services
+from azul_metastore.api.errors import request_id
 from azul_metastore.api.responses import JSON
 from azul_metastore.app import Services
+from azul_metastore.audit import audit
 from azul_metastore.content.store import StreamSink
 from azul_metastore.errors import InvalidInput, NotFound
 from azul_metastore.models.events import DataLabel
 
-router = APIRouter(tags=["dispatcher streams"])
+# Plugins and services only: an authenticated identity holding one of auth_service_roles (api/auth.py).
+# Bytes carry no security of their own; users reach them through the /api/v0 content routes, which
+# check that the binary is visible to the caller first.
+router = APIRouter(tags=["dispatcher streams"], dependencies=[Depends(service_identity)])
 
 Sha256 = Annotated[str, Path(pattern=r"^[a-fA-F0-9]{64}$")]
 _BATCH = 1024 * 1024
@@ -59,6 +65,7 @@ class _Unsatisfiable(Exception):
 async def post_stream(
     request: Request,
     svc: Annotated[Services, Depends(services)],
+    caller: ServiceIdentity,
     source: str,
     label: DataLabel,
     skip_identify: Annotated[bool, Query(alias="skip-identify")] = False,
@@ -96,6 +103,8 @@ async def post_stream(
                 await pending
         await run_in_threadpool(sink.abort)
         raise
+    audit("stream_upload", user=caller.username, request_id=request_id(request), source=source, label=label,
+          sha256=stream.sha256, size=stream.size)
     return JSON(stream.model_dump(mode="json"))
 
 
@@ -109,8 +118,8 @@ def head_stream(svc: Annotated[Services, Depends(services)], source: str, label:
 
 
 @router.get("/stream/{source}/{label}/{sha256}")
-def get_stream(request: Request, svc: Annotated[Services, Depends(services)], source: str, label: str,
-               sha256: Sha256) -> Response:
+def get_stream(request: Request, svc: Annotated[Services, Depends(services)], caller: ServiceIdentity, source: str,
+               label: str, sha256: Sha256) -> Response:
     """The bytes; a single ``Range: bytes=a-b`` answers 206 with ``Content-Range``."""
     info = svc.blobs.head(source, label, sha256)
     if info is None:
@@ -121,6 +130,8 @@ def get_stream(request: Request, svc: Annotated[Services, Depends(services)], so
         return Response(status_code=416, headers={"content-range": f"bytes */{exc.size}"})
     start, stop = rng if rng else (0, info.size)
     body = svc.blobs.open_range(source, label, sha256, start, stop)
+    audit("stream_download", user=caller.username, request_id=request_id(request), source=source, label=label,
+          sha256=sha256.lower(), start=start, stop=stop)
     headers = {"content-length": str(stop - start), "accept-ranges": "bytes"}
     if rng is None:
         return StreamingResponse(body, media_type="application/octet-stream", headers=headers)
@@ -129,16 +140,20 @@ def get_stream(request: Request, svc: Annotated[Services, Depends(services)], so
 
 
 @router.patch("/stream/{src_source}/{dst_source}/{label}/{sha256}")
-def copy_stream(svc: Annotated[Services, Depends(services)], src_source: str, dst_source: str, label: str,
-                sha256: Sha256) -> Response:
+def copy_stream(request: Request, svc: Annotated[Services, Depends(services)], caller: ServiceIdentity,
+                src_source: str, dst_source: str, label: str, sha256: Sha256) -> Response:
     """Make bytes stored under one source available under another (no bytes are copied)."""
     info = svc.blobs.copy(src_source, dst_source, label, sha256)
+    audit("stream_copy", user=caller.username, request_id=request_id(request), source=src_source,
+          destination=dst_source, label=label, sha256=sha256.lower())
     return JSON({"source": dst_source, "label": label, "sha256": sha256.lower(), "size": info.size})
 
 
 @router.delete("/stream/{source}/{label}/{sha256}")
 def delete_stream(
+    request: Request,
     svc: Annotated[Services, Depends(services)],
+    caller: ServiceIdentity,
     source: str,
     label: str,
     sha256: Sha256,
@@ -150,4 +165,6 @@ def delete_stream(
         deleted = svc.blobs.delete(source, label, sha256, if_older_than=cutoff)
     except (OverflowError, OSError, ValueError) as exc:
         raise InvalidInput(f"ifOlderThan {if_older_than} is not a usable unix time") from exc
+    audit("stream_delete", user=caller.username, request_id=request_id(request), source=source, label=label,
+          sha256=sha256.lower(), deleted=deleted, if_older_than=if_older_than)
     return JSON({"deleted": deleted})
