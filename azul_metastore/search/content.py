@@ -25,11 +25,16 @@ from azul_metastore.index.port import MetadataStore
 from azul_metastore.search.models_features import BinaryHexView, BinaryStrings, CommonBinaryStrings
 from azul_metastore.security import Access
 
-__all__ = ["CHUNK", "MAX_HEX_BYTES", "Located", "common_strings", "hex_view", "locate", "search_hex", "strings"]
+__all__ = ["CHUNK", "MAX_GROW", "MAX_HEX_BYTES", "Located", "common_strings", "hex_view", "locate", "search_hex",
+           "strings"]
 
 CHUNK = 8 * 1024 * 1024
 MAX_HEX_BYTES = 10 * 1024 * 1024
+#: longest run of string bytes read to keep one string whole; longer ones are split
+MAX_GROW = 4 * CHUNK
 #: bedrock's SearchResultType values for the encodings the strings finder reports
+#: bytes a found string may contain (printable ASCII, tab, and the zero bytes of UTF-16LE)
+_STRINGISH = bytes([0x00, 0x09, *range(0x20, 0x7F)])
 _ENCODINGS = {content_strings.ASCII: "ASCII", content_strings.UTF16: "UTF-16", "hex": "hex"}
 
 
@@ -88,29 +93,53 @@ def _named(found: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return [{**s, "encoding": _ENCODINGS.get(s["encoding"], s["encoding"])} for s in found]
 
 
+def _string_safe_end(data: bytes) -> int:
+    """Where ``data`` may be cut without cutting a string: after its last byte that no ASCII or
+    UTF-16LE string can contain (0 when every byte could belong to one)."""
+    return len(data.rstrip(_STRINGISH))
+
+
 def _chunked(blobs: BlobStore, where: Located, start: int, end: int, wanted: int,
-             scan: Callable[[bytes, int, int], dict[str, Any]]) -> BinaryStrings:
+             scan: Callable[[bytes, int, int], dict[str, Any]],
+             safe_end: Callable[[bytes], int] | None = None) -> BinaryStrings:
     """Run ``scan(data, offset, still_wanted)`` over [start, end) a chunk at a time.
 
-    ``scan`` answers a ``BinaryStrings`` dict for one chunk, leaving anything that may run on past
-    the chunk for the next one (its ``next_offset``); scanning stops when enough were found or the
-    window is done.
+    ``scan`` answers a ``BinaryStrings`` dict for one chunk and may leave what could run on past the
+    chunk for the next one (its ``next_offset``). ``safe_end`` moves a chunk's end back to where
+    nothing can span it, so a string is never cut by a chunk or a page. Scanning stops when enough
+    were found or the window is done; ``next_offset`` is where the next page starts.
     """
     found: list[dict[str, Any]] = []
     pos = start
     has_more, next_offset = end < where.size, end
     while pos < end:
         stop = min(end, pos + CHUNK)
-        page = scan(_read(blobs, where, pos, stop), pos, wanted - len(found))
+        data = _read(blobs, where, pos, stop)
+        cut = len(data)
+        if safe_end is not None and stop < where.size:
+            cut = safe_end(data)
+            # a string longer than a chunk: read on (up to MAX_GROW) rather than cut it
+            while cut == 0 and stop < end and len(data) < MAX_GROW:
+                more = _read(blobs, where, stop, min(end, stop + CHUNK))
+                data, stop = data + more, stop + len(more)
+                cut = safe_end(data)
+        last = stop >= end
+        if 0 < cut < len(data):
+            data, stop = data[:cut], pos + cut
+        page = scan(data, pos, wanted - len(found))
         found += page["strings"]
-        if len(found) >= wanted and page["has_more"] and page["next_offset"] < stop:
-            has_more, next_offset = True, page["next_offset"]
-            break
-        if page["next_offset"] <= pos or stop >= end:
-            if page["has_more"] and page["next_offset"] < end:
+        if page["has_more"] and page["next_offset"] < stop:
+            # full, or something left for the next chunk
+            if len(found) >= wanted or last or page["next_offset"] <= pos:
                 has_more, next_offset = True, page["next_offset"]
+                break
+            pos = page["next_offset"]
+            continue
+        if last:
+            if stop < end:  # the window ended inside a string: the next page starts with it
+                has_more, next_offset = True, stop
             break
-        pos = page["next_offset"]
+        pos = stop
     return BinaryStrings(strings=_named(found), has_more=has_more, next_offset=next_offset, time_out=False)
 
 
@@ -132,7 +161,7 @@ def strings(blobs: BlobStore, where: Located, *, min_length: int = 4, max_length
 
     if start >= end:
         scan(b"", start, take_n_strings)  # still validates the regex and lengths
-    return _chunked(blobs, where, start, end, take_n_strings, scan)
+    return _chunked(blobs, where, start, end, take_n_strings, scan, _string_safe_end)
 
 
 def search_hex(blobs: BlobStore, where: Located, hex_filter: str, *, offset: int = 0,
