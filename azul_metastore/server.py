@@ -89,12 +89,6 @@ def start_workers(workers: list[Worker], stop: threading.Event) -> list[threadin
 def run(settings: Settings, host: str, port: int, workers: bool = True) -> None:
     configure_logging(settings)
     services: Services = build_services(settings)
-    if settings.auth_open:
-        log.warning(
-            "AUTHENTICATION IS OFF (METASTORE_AUTH_OPEN=true): every request acts as 'anonymous' with roles %s. "
-            "Never expose this server beyond a trusted host.",
-            settings.auth_open_roles,
-        )
     stop = threading.Event()
     threads = start_workers(build_workers(services) if workers else [], stop)
     app = create_app(services)

@@ -122,6 +122,8 @@ class LabelOption(BaseModel):
 
 class LabelGroup(BaseModel):
     model_config = ConfigDict(extra="forbid")
+    #: shown by UIs; accepted so a real Azul SECURITY_LABELS value loads unchanged
+    title: str = ""
     options: list[LabelOption] = []
 
 
