@@ -106,11 +106,33 @@ def build_blob_store(settings: Settings) -> BlobStore:
 
 
 def build_index(settings: Settings) -> MetadataStore:
-    # settings.index_backend is validated against the adapters that exist (only "sqlite" so far)
+    if settings.index_backend == "opensearch":
+        return build_opensearch_index(settings)
     from azul_metastore.index.sqlite import SqliteMetadataStore
 
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     return SqliteMetadataStore(settings.index_path)
+
+
+def build_opensearch_index(settings: Settings, *, initialise: bool = True) -> MetadataStore:
+    """The OpenSearch adapter on ``azul.{partition}.*``, templates checked (or created) first.
+
+    Documents within ``security_minimum_required_access`` go to the open indices (§4.1).
+    """
+    try:
+        from azul_metastore.index.opensearch import OpenSearchMetadataStore
+        from azul_metastore.index.opensearch.client import client_from_settings
+    except ImportError as exc:
+        raise ConfigError(f"METASTORE_INDEX_BACKEND=opensearch needs opensearch-py ({exc}); "
+                          "install it with: pip install opensearch-py") from exc
+    from azul_metastore.security import safe_label
+
+    policy = SecurityPolicy.from_settings(settings)
+    return OpenSearchMetadataStore(
+        client_from_settings(settings), settings.partition, shards=settings.opensearch_shards,
+        replicas=settings.opensearch_replicas,
+        open_labels=frozenset(safe_label(x) for x in policy.minimum_required_access),
+        enforced=frozenset(safe_label(x) for x in policy.vocab.enforced_tlps), initialise=initialise)
 
 
 def build_ingestor(services: Services, model: str, instance: str = ""):

@@ -179,7 +179,7 @@ class Settings(BaseSettings):
     data_dir: Path = Path("var/data")
     partition: Annotated[str, Field(min_length=1, pattern=r"^[a-z0-9][a-z0-9_-]*$")] = "dev01"
     # Only adapters that exist are accepted; the scale-out ones join these lists as they land.
-    index_backend: Literal["sqlite"] = "sqlite"
+    index_backend: Literal["sqlite", "opensearch"] = "sqlite"
     blob_backend: Literal["filesystem", "s3"] = "filesystem"
     events_backend: Literal["sqlite", "kafka"] = "sqlite"
 

@@ -1,0 +1,67 @@
+"""The opensearch-py client, built from settings, and the one place its exceptions become ours.
+
+No ``opensearchpy`` exception crosses the adapter: :func:`translated` maps them (chained with
+``from``) to :mod:`azul_metastore.errors`, as ``httpx`` maps ``httpcore`` errors at its edge.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+from opensearchpy import OpenSearch
+from opensearchpy import exceptions as os_errors
+
+from azul_metastore.errors import BackendUnavailable, BadRequest, Forbidden, MetastoreError, NotAuthenticated
+from azul_metastore.settings import Settings
+
+#: seconds a request may take (bulk writes and delete-by-query included), as Azul's 120 s
+TIMEOUT = 120
+
+
+def new_client(url: str, username: str | None = None, password: str | None = None, *,
+               verify_certs: bool = True, headers: dict[str, str] | None = None) -> OpenSearch:
+    """A client for one node URL; basic auth when a username and password are given."""
+    auth = (username, password) if username and password else None
+    return OpenSearch(hosts=[url], http_auth=auth, verify_certs=verify_certs, ssl_show_warn=verify_certs,
+                      timeout=TIMEOUT, http_compress=True, headers=headers)
+
+
+def client_from_settings(settings: Settings, *, admin: bool = False) -> OpenSearch:
+    """The writer client (``opensearch_username``) or, with ``admin``, the security-admin client."""
+    if admin:
+        user, secret = settings.opensearch_admin_username, settings.opensearch_admin_password
+    else:
+        user, secret = settings.opensearch_username, settings.opensearch_password
+    return new_client(settings.opensearch_url, user, secret.get_secret_value(),
+                      verify_certs=settings.certificate_verification)
+
+
+def _reason(exc: os_errors.TransportError) -> str:
+    info = exc.info if isinstance(exc.info, dict) else {}
+    error = info.get("error")
+    if isinstance(error, dict):
+        causes = error.get("root_cause") or [error]
+        return "; ".join(f"{c.get('type')}: {c.get('reason')}" for c in causes if isinstance(c, dict))
+    return str(exc.error)
+
+
+@contextmanager
+def translated(doing: str) -> Iterator[None]:
+    """Run OpenSearch calls; turn their failures into metastore errors naming what was being done."""
+    try:
+        yield
+    except MetastoreError:
+        raise
+    except os_errors.AuthenticationException as exc:
+        raise NotAuthenticated(f"OpenSearch refused the credentials while {doing}: {_reason(exc)}") from exc
+    except os_errors.AuthorizationException as exc:
+        raise Forbidden(f"OpenSearch refused the request while {doing}: {_reason(exc)}") from exc
+    except os_errors.RequestError as exc:
+        raise BadRequest(f"OpenSearch rejected the request while {doing}: {_reason(exc)}") from exc
+    except os_errors.TransportError as exc:
+        raise BackendUnavailable(f"OpenSearch failed while {doing}: {_reason(exc)}") from exc
+    except os_errors.ImproperlyConfigured as exc:
+        raise BackendUnavailable(f"OpenSearch client misconfigured while {doing}: {exc}") from exc
+    except os_errors.OpenSearchException as exc:
+        raise BackendUnavailable(f"OpenSearch failed while {doing}: {exc}") from exc

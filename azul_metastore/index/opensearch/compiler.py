@@ -1,0 +1,233 @@
+"""Compile a parsed query (``azul_metastore.query.ast``) to an OpenSearch query over binary2 parents.
+
+The cross-document rules (inventory §6.1, pitfall 19) map onto the parent/child join:
+
+* the root ``And`` becomes one ``has_child`` per clause, so each clause may be satisfied by a
+  different metadata document of the binary;
+* every other root is one ``has_child``: all its conditions hold on the same document.
+
+Every ``has_child`` carries the caller's security filter (:func:`security_filter`), so a binary
+never matches through a document the caller may not see. OpenSearch's own document-level security
+(``apply-opensearch-config``) is an extra layer, never relied on here (DESIGN.md, Security).
+
+Field semantics follow the embedded compiler (``index/sqlite/compiler.py``) so both adapters give
+the same answers: ``key:v`` and ``key:'v'`` are case-insensitive, ``key:"v"`` and ``key:=v`` exact,
+hashes are lower-cased, a trailing ``*`` is a prefix, and numeric comparisons on
+``features_map.<name>`` compare numbers (the ``.num`` sub-field), not text.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from azul_metastore.errors import BadRequest, InvalidInput
+from azul_metastore.query.ast import And, DocAnd, Match, Node, Not, Or, Range, Term, keys
+from azul_metastore.security import Access
+
+Query = dict[str, Any]
+TagLookup = Callable[[str, str], list[tuple[str, ...]]]
+
+#: query key -> kind, for fields stored once per document
+COLUMNS: dict[str, str] = {
+    "action": "text", "author.name": "text", "author.category": "text", "author.version": "text",
+    "source.name": "text", "depth": "number", "track_source_references": "text", "track_link": "text",
+    "track_author": "text", "parent_track_author": "text", "timestamp": "time", "source.timestamp": "time",
+    "num_feature_values": "number", "num_feature_names": "number",
+    "sha256": "text", "md5": "text", "sha1": "text", "sha512": "text", "ssdeep": "text", "tlsh": "text",
+    "size": "number", "file_format": "text", "file_extension": "text", "mime": "text", "magic": "text",
+}
+HASHES = ("sha256", "md5", "sha1", "sha512")
+#: multi-valued keyword fields (the embedded index's token fields)
+TOKEN_FIELDS = ("filename", "datastreams.label", "datastreams.sha256", "datastreams.file_format",
+                "datastreams.mime", "source.encoded_references.value", "source.encoded_references.key_value",
+                "features.name")
+#: enriched parts that are not keywords
+ENRICHED_TYPES = {"integer": "number", "float": "number", "port": "number", "datetime": "time"}
+_HASH_BY_LENGTH = {32: "md5", 40: "sha1", 64: "sha256", 128: "sha512"}
+_OPS = {":>": "gt", ":<": "lt", ":>=": "gte", ":<=": "lte"}
+NONE: Query = {"match_none": {}}
+
+
+def known_fields() -> list[str]:
+    return sorted([*COLUMNS, "parent.sha256", "security", "binary.tag", "feature.tag", "features_map.<feature>",
+                   "features.enriched.<part>", "source.references.<key>", *TOKEN_FIELDS])
+
+
+def security_filter(access: Access) -> list[Query]:
+    """Filter clauses that keep the documents ``access`` may see (§8.2, plus the ``x``/``i`` filters).
+
+    The same rule as :meth:`Access.can_see`: an inclusive label held (``s-any`` stands for none),
+    every exclusive label held (``terms_set`` against ``num_exclusive``), an enforced marking held
+    when the document carries any.
+    """
+    if access.system:
+        return []
+    held = sorted(access.safe_labels)
+    clauses: list[Query] = [
+        {"terms": {"encoded_security.inclusive": held}},
+        {"terms_set": {"encoded_security.exclusive": {
+            "terms": held, "minimum_should_match_field": "encoded_security.num_exclusive"}}},
+    ]
+    enforced = sorted(access.enforced_markings)
+    if enforced:
+        either: list[Query] = [{"bool": {"must_not": [{"terms": {"encoded_security.markings": enforced}}]}}]
+        held_enforced = sorted(access.enforced_markings & access.safe_labels)
+        if held_enforced:
+            either.append({"terms": {"encoded_security.markings": held_enforced}})
+        clauses.append({"bool": {"should": either, "minimum_should_match": 1}})
+    if access.exclude_safe:
+        excluded = sorted(access.exclude_safe)
+        clauses.append({"bool": {"must_not": [{"terms": {f"encoded_security.{k}": excluded}}
+                                              for k in ("exclusive", "inclusive", "markings")]}})
+    clauses.extend({"term": {"encoded_security.inclusive": label}} for label in sorted(access.include_safe))
+    return clauses
+
+
+def visible(access: Access, *clauses: Query) -> Query:
+    """A bool query of ``clauses`` restricted to what ``access`` may see."""
+    return {"bool": {"filter": [*clauses, *security_filter(access)]}}
+
+
+def has_child(access: Access, *clauses: Query) -> Query:
+    return {"has_child": {"type": "metadata", "query": visible(access, *clauses)}}
+
+
+def _all(parts: list[Query]) -> Query:
+    return parts[0] if len(parts) == 1 else {"bool": {"filter": parts}}
+
+
+class QueryCompiler:
+    """Turns one query into a query over parent (binary) documents for one caller."""
+
+    def __init__(self, access: Access, tag_lookup: TagLookup) -> None:
+        self.access = access
+        self.tag_lookup = tag_lookup
+
+    def binary_query(self, node: Node) -> Query:
+        """Matches the parent documents of binaries matching ``node``."""
+        if isinstance(node, And):
+            return _all([self.binary_query(child) for child in node.children])
+        return has_child(self.access, self.doc_query(node))
+
+    def doc_query(self, node: Node) -> Query:
+        """Matches single metadata documents."""
+        if isinstance(node, And | DocAnd):
+            return _all([self.doc_query(c) for c in node.children])
+        if isinstance(node, Or):
+            return {"bool": {"should": [self.doc_query(c) for c in node.children], "minimum_should_match": 1}}
+        if isinstance(node, Not):
+            present = [self._exists(k) for k in sorted(keys(node.child)) if k not in ("binary.tag", "feature.tag")]
+            return {"bool": {"filter": present, "must_not": [self.doc_query(node.child)]}}
+        if isinstance(node, Term):
+            return self._term(node)
+        if isinstance(node, Range):
+            return self._range(node)
+        if isinstance(node, Match):
+            return self._match(node)
+        raise BadRequest(f"unsupported query node {type(node).__name__}")
+
+    # --- leaves --------------------------------------------------------------------------------
+
+    def _term(self, node: Term) -> Query:
+        """A bare term: a hash (by length, or a hex prefix), or a prefix of file format, magic, mime."""
+        value, lowered = node.value, node.value.lower()
+        ors: list[Query] = []
+        kind = _HASH_BY_LENGTH.get(len(value))
+        if kind:
+            ors.append({"term": {kind: lowered}})
+        if value.count(":") == 2:
+            ors.append({"term": {"ssdeep": value}})
+        for column in ("file_format", "magic") + (("mime",) if "/" in value else ()):
+            ors.append({"prefix": {column: value}})
+        if (node.is_prefix or not kind) and lowered and all(c in "0123456789abcdef" for c in lowered):
+            ors.extend({"prefix": {column: lowered}} for column in HASHES)
+        return {"bool": {"should": ors, "minimum_should_match": 1}}
+
+    def _match(self, node: Match) -> Query:
+        key = node.key
+        if node.exists:
+            return self._exists(key)
+        if key == "binary.tag":
+            shas = [row[0] for row in self.tag_lookup("entity_tag", str(node.value))]
+            if not shas:
+                raise BadRequest(f"no binaries are tagged {node.value!r}")
+            return {"terms": {"sha256": sorted(set(shas))}}
+        if key == "feature.tag":
+            pairs = self.tag_lookup("fv_tag", str(node.value))
+            if not pairs:
+                raise BadRequest(f"no feature values are tagged {node.value!r}")
+            return {"bool": {"should": [{"term": {f"features_map.{f}": {"value": v, "case_insensitive": True}}}
+                                        for f, v in pairs], "minimum_should_match": 1}}
+        if node.op in _OPS:
+            return self._compare(key, _OPS[node.op], node.value)
+        return self._equals(key, node.value, node.case_sensitive, node.is_prefix)
+
+    def _equals(self, key: str, value: Any, case_sensitive: bool, prefix: bool) -> Query:
+        if key == "security":
+            if prefix:
+                return {"prefix": {"security": {"value": str(value), "case_insensitive": True}}}
+            return {"term": {"security": str(value)}}
+        if key.startswith("source.references."):
+            ref = key.removeprefix("source.references.")
+            return self._keyword("source.encoded_references.key_value", f"{ref}.{value}", case_sensitive, prefix)
+        field, kind = self._field(key)
+        if kind in ("number", "time"):
+            if isinstance(value, str):
+                # text against a number matches only when it is a number, as in SQLite
+                try:
+                    value = int(value) if value.lstrip("-").isdigit() else float(value)
+                except ValueError:
+                    return NONE
+                if prefix:
+                    return NONE
+            return {"term": {field: value}}
+        text = value if isinstance(value, str) else str(value)
+        if key in HASHES or key == "parent.sha256":
+            text, case_sensitive = text.lower(), True
+        return self._keyword(field, text, case_sensitive, prefix)
+
+    @staticmethod
+    def _keyword(field: str, text: str, case_sensitive: bool, prefix: bool) -> Query:
+        kind = "prefix" if prefix else "term"
+        if case_sensitive:
+            return {kind: {field: text}}
+        return {kind: {field: {"value": text, "case_insensitive": True}}}
+
+    def _field(self, key: str) -> tuple[str, str]:
+        """(OpenSearch field, kind) of a query key; InvalidInput for keys the index does not have."""
+        if key in COLUMNS:
+            return key, COLUMNS[key]
+        if key == "parent.sha256":
+            return key, "text"
+        if key in TOKEN_FIELDS or key.startswith("features_map."):
+            return key, "text"
+        if key.startswith("features.enriched."):
+            return key, ENRICHED_TYPES.get(key.removeprefix("features.enriched."), "text")
+        raise InvalidInput(f"unknown field {key!r}; searchable fields: {', '.join(known_fields())}", field=key)
+
+    def _numeric_field(self, key: str, op: str) -> str:
+        field, kind = self._field(key)
+        if key.startswith("features_map."):
+            return field + ".num"
+        if kind == "text" and key in COLUMNS:
+            raise InvalidInput(f"field {key!r} holds text; compare it with ':' rather than '{op}'", field=key)
+        return field
+
+    def _compare(self, key: str, op: str, value: Any) -> Query:
+        return {"range": {self._numeric_field(key, op): {op: value}}}
+
+    def _range(self, node: Range) -> Query:
+        field = self._numeric_field(node.key, "range")
+        low = "gte" if node.low_inclusive else "gt"
+        high = "lte" if node.high_inclusive else "lt"
+        return {"range": {field: {low: node.low, high: node.high}}}
+
+    def _exists(self, key: str) -> Query:
+        if key == "security":
+            return {"match_all": {}}
+        if key.startswith("source.references."):
+            ref = key.removeprefix("source.references.")
+            return {"prefix": {"source.encoded_references.key_value": f"{ref}."}}
+        field, _ = self._field(key)
+        return {"exists": {"field": field}}

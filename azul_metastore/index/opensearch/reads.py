@@ -1,0 +1,293 @@
+"""Document reads of the OpenSearch index: binaries, their documents, links, statuses, plugins,
+annotations. Every function filters by the caller's access (``compiler.security_filter``).
+
+Binaries are found through their parent documents (``binary_info: binary``, which carry the sha256
+and ``s-any``) with ``has_child`` on visible metadata documents, so a binary is never seen through a
+document the caller may not read.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from datetime import datetime
+from typing import TYPE_CHECKING, Any, Literal
+
+from azul_metastore.errors import InvalidInput
+from azul_metastore.index.opensearch.client import translated
+from azul_metastore.index.opensearch.compiler import QueryCompiler, has_child, security_filter, visible
+from azul_metastore.index.port import Page, Selector
+from azul_metastore.query.ast import Node
+from azul_metastore.security import Access
+
+if TYPE_CHECKING:
+    from azul_metastore.index.opensearch.store import OpenSearchMetadataStore
+
+Query = dict[str, Any]
+PARENTS: Query = {"term": {"binary_info": "binary"}}
+METADATA: Query = {"term": {"binary_info": "metadata"}}
+IDENTITY = ("sha256", "md5", "sha1", "sha512", "ssdeep", "tlsh", "size", "file_format", "file_extension", "mime",
+            "magic")
+#: most buckets or hits one request returns (OpenSearch's default result window)
+WINDOW = 10_000
+
+
+def epoch_ms(text: str) -> int:
+    try:
+        return int(datetime.fromisoformat(text).timestamp() * 1000)
+    except ValueError as exc:
+        raise InvalidInput(f"timestamp {text!r} is not ISO 8601 (e.g. 2024-01-31T12:00:00Z)") from exc
+
+
+def search(store: OpenSearchMetadataStore, doc_type: str, body: Query, doing: str) -> Query:
+    with translated(doing):
+        return store.client.search(index=store.alias(doc_type), body=body)
+
+
+def tag_lookup(store: OpenSearchMetadataStore, access: Access):
+    """The compiler's look-up of ``binary.tag`` / ``feature.tag`` (≤10 000 visible, enabled tags)."""
+
+    def lookup(kind: str, tag: str) -> list[tuple[str, ...]]:
+        fields = ["sha256"] if kind == "entity_tag" else ["feature_name", "feature_value"]
+        body = {"size": WINDOW, "_source": fields, "query": {"bool": {
+            "filter": [{"term": {"type": kind}}, {"term": {"tag": tag}}, *security_filter(access)],
+            "must_not": [{"term": {"state": "disabled"}}]}}}
+        hits = search(store, "annotation", body, "looking up tags")["hits"]["hits"]
+        return sorted({tuple(h["_source"].get(f) for f in fields) for h in hits})
+
+    return lookup
+
+
+def binaries_query(store: OpenSearchMetadataStore, query: Node | None, access: Access,
+                   require_submission: bool) -> Query:
+    """Parent documents of visible binaries matching ``query`` (None = all)."""
+    clauses: list[Query] = [PARENTS]
+    if require_submission:
+        clauses.append(has_child(access, {"exists": {"field": "source.name"}}))
+    elif query is None:
+        clauses.append(has_child(access))
+    if query is not None:
+        clauses.append(QueryCompiler(access, tag_lookup(store, access)).binary_query(query))
+    return {"bool": {"filter": clauses}}
+
+
+def find(store: OpenSearchMetadataStore, query: Node | None, access: Access, sort: str, ascending: bool,
+         limit: int, require_submission: bool) -> list[str]:
+    parents = binaries_query(store, query, access, require_submission)
+    direction = "asc" if ascending else "desc"
+    if sort not in ("timestamp", "source.timestamp"):
+        body = {"size": limit, "_source": ["sha256"], "query": parents,
+                "sort": [{"_score": direction}, {"sha256": direction}]}
+        return [h["_source"]["sha256"] for h in search(store, "binary2", body, "finding binaries")["hits"]["hits"]]
+    # newest visible document per binary: children aggregation ordered by its max timestamp
+    body = {"size": 0, "query": parents, "aggs": {"kids": {"children": {"type": "metadata"}, "aggs": {
+        "seen": {"filter": visible(access), "aggs": {"bins": {
+            "terms": {"field": "sha256", "size": limit, "shard_size": max(limit * 2, 100),
+                      "order": [{"newest": direction}, {"_key": direction}]},
+            "aggs": {"newest": {"max": {"field": sort}}}}}}}}}}
+    answer = search(store, "binary2", body, "finding binaries")
+    return [b["key"] for b in answer["aggregations"]["kids"]["seen"]["bins"]["buckets"]]
+
+
+def count(store: OpenSearchMetadataStore, query: Node | None, access: Access, require_submission: bool) -> int:
+    with translated("counting binaries"):
+        return int(store.client.count(index=store.alias("binary2"),
+                                      body={"query": binaries_query(store, query, access, require_submission)})
+                   ["count"])
+
+
+def list_binaries(store: OpenSearchMetadataStore, query: Node | None, access: Access, after: str | None,
+                  limit: int) -> Page:
+    parents = binaries_query(store, query, access, query is None)
+    total = None if after else count(store, query, access, query is None)
+    if after:
+        parents["bool"]["filter"].append({"range": {"sha256": {"gt": after}}})
+    body = {"size": limit, "_source": ["sha256"], "query": parents, "sort": [{"sha256": "asc"}]}
+    items = [h["_source"]["sha256"] for h in search(store, "binary2", body, "listing binaries")["hits"]["hits"]]
+    return Page(items, items[-1] if items else None, total)
+
+
+def _sha256s(store: OpenSearchMetadataStore, query: Query, doing: str) -> list[str]:
+    """Distinct sha256s of the metadata documents matching ``query`` (composite pages)."""
+    out: list[str] = []
+    after = None
+    while True:
+        composite: Query = {"size": 1000, "sources": [{"sha256": {"terms": {"field": "sha256"}}}]}
+        if after:
+            composite["after"] = after
+        answer = search(store, "binary2", {"size": 0, "query": query, "aggs": {"c": {"composite": composite}}}, doing)
+        agg = answer["aggregations"]["c"]
+        out.extend(b["key"]["sha256"] for b in agg["buckets"])
+        after = agg.get("after_key")
+        if not agg["buckets"] or not after:
+            return out
+
+
+def lookup_hashes(store: OpenSearchMetadataStore, hashes: Sequence[str], access: Access) -> dict[str, list[str]]:
+    """A hash identifies bytes, so (as in the embedded index) it matches on any document of the
+    binary, and the binary is returned when the caller can see any of its documents."""
+    out: dict[str, list[str]] = {}
+    for value in hashes:
+        kind = {32: "md5", 40: "sha1", 64: "sha256", 128: "sha512"}.get(len(value))
+        column, key = (kind, value.lower()) if kind else ("ssdeep", value)
+        if value.count(":") == 2:
+            column, key = "ssdeep", value
+        having = _sha256s(store, {"bool": {"filter": [METADATA, {"term": {column: key}}]}}, "looking up hashes")
+        if having:
+            having = _sha256s(store, visible(access, METADATA, {"terms": {"sha256": having}}), "looking up hashes")
+        out[value] = having
+    return out
+
+
+def documents(store: OpenSearchMetadataStore, sha256s: Sequence[str], access: Access, actions: Sequence[str],
+              author_name: str | None, newer_than: str | None, limit: int | None) -> list[dict[str, Any]]:
+    if not sha256s:
+        return []
+    clauses: list[Query] = [METADATA, {"terms": {"sha256": [s.lower() for s in sha256s]}}]
+    if actions:
+        clauses.append({"terms": {"action": list(actions)}})
+    if author_name:
+        clauses.append({"term": {"author.name": author_name}})
+    if newer_than:
+        epoch_ms(newer_than)
+        clauses.append({"range": {"timestamp": {"gt": newer_than}}})
+    query = visible(access, *clauses)
+    if limit and limit <= WINDOW:
+        body = {"size": limit, "query": query, "sort": [{"timestamp": "desc"}]}
+        return [h["_source"] for h in search(store, "binary2", body, "reading documents")["hits"]["hits"]]
+    docs = [h["_source"] for h in store.scan("binary2", query)]
+    docs.sort(key=lambda d: d.get("timestamp") or "", reverse=True)
+    return docs[:limit] if limit else docs
+
+
+def linked(store: OpenSearchMetadataStore, sha256: str, access: Access, direction: Literal["children", "parents"],
+           after: str | None, limit: int) -> Page:
+    """One newest link document per related binary, in the related binary's sha256 order."""
+    if direction == "children":
+        match, other = {"term": {"parent.sha256": sha256}}, "sha256"
+    else:
+        match, other = {"bool": {"filter": [{"term": {"sha256": sha256}}, {"exists": {"field": "parent.sha256"}}]}}, \
+            "parent.sha256"
+    query = visible(access, METADATA, match)
+    composite: Query = {"size": limit, "sources": [{"other": {"terms": {"field": other}}}]}
+    if after:
+        composite["after"] = {"other": after}
+    aggs: Query = {"c": {"composite": composite, "aggs": {"top": {"top_hits": {
+        "size": 1, "sort": [{"timestamp": "desc"}]}}}}}
+    if not after:
+        aggs["total"] = {"cardinality": {"field": other, "precision_threshold": 40_000}}
+    answer = search(store, "binary2", {"size": 0, "query": query, "aggs": aggs}, "reading links")["aggregations"]
+    buckets = answer["c"]["buckets"]
+    items = [b["top"]["hits"]["hits"][0]["_source"] for b in buckets]
+    total = None if after else int(answer["total"]["value"])
+    return Page(items, buckets[-1]["key"]["other"] if buckets else None, total)
+
+
+def stream_sources(store: OpenSearchMetadataStore, stream_sha256: str, access: Access,
+                   limit: int) -> list[tuple[str, str]]:
+    query = visible(access, METADATA, {"term": {"datastreams.sha256": stream_sha256}},
+                    {"exists": {"field": "source.name"}})
+    body = {"size": limit, "query": query, "sort": [{"timestamp": "desc"}], "_source": ["source.name", "datastreams"]}
+    pairs: list[tuple[str, str]] = []
+    for hit in search(store, "binary2", body, "finding stream sources")["hits"]["hits"]:
+        doc = hit["_source"]
+        for stream in doc.get("datastreams") or ():
+            pair = ((doc.get("source") or {}).get("name"), stream.get("label"))
+            if stream.get("sha256") == stream_sha256 and pair not in pairs:
+                pairs.append(pair)
+    return pairs
+
+
+def identities(store: OpenSearchMetadataStore, sha256s: Sequence[str]) -> dict[str, dict[str, Any]]:
+    """Identification of each binary, each field from its oldest document that has it."""
+    if not sha256s:
+        return {}
+    out: dict[str, dict[str, Any]] = {}
+    query = {"bool": {"filter": [METADATA, {"terms": {"sha256": list(sha256s)}}]}}
+    hits = [h["_source"] for h in store.scan("binary2", query, [*IDENTITY, "timestamp"])]
+    hits.sort(key=lambda d: d.get("timestamp") or "")
+    for doc in hits:
+        row = out.setdefault(doc["sha256"], dict.fromkeys(IDENTITY))
+        row["sha256"] = doc["sha256"]
+        for key in IDENTITY:
+            if row[key] is None and doc.get(key) is not None:
+                row[key] = doc[key]
+    return out
+
+
+def fuzzy_hashes(store: OpenSearchMetadataStore, kind: Literal["tlsh", "ssdeep"],
+                 access: Access) -> Iterator[tuple[str, str]]:
+    """As the embedded index: the binary's hash (from its oldest document having one), for every
+    binary the caller can see through any document."""
+    seen = set(_sha256s(store, visible(access, METADATA), "reading fuzzy hashes"))
+    query = {"bool": {"filter": [METADATA, {"exists": {"field": kind}}]}}
+    first: dict[str, tuple[str, str]] = {}
+    for hit in store.scan("binary2", query, ["sha256", kind, "timestamp"]):
+        doc = hit["_source"]
+        if doc["sha256"] in seen:
+            known = first.get(doc["sha256"])
+            if known is None or (doc.get("timestamp") or "") < known[0]:
+                first[doc["sha256"]] = (doc.get("timestamp") or "", doc[kind])
+    for sha, (_, value) in first.items():
+        yield sha, value
+
+
+def statuses(store: OpenSearchMetadataStore, access: Access, sha256: str | None, author: str | None,
+             since: str | None, wanted: Sequence[str], limit: int) -> list[dict[str, Any]]:
+    clauses: list[Query] = []
+    if sha256:
+        clauses.append({"term": {"entity.input.entity.sha256": sha256}})
+    if author:
+        clauses.append({"term": {"encoded.author": author}})
+    if since:
+        epoch_ms(since)
+        clauses.append({"range": {"timestamp": {"gte": since}}})
+    if wanted:
+        clauses.append({"terms": {"entity.status": list(wanted)}})
+    body = {"size": min(limit, WINDOW), "query": visible(access, *clauses), "sort": [{"timestamp": "desc"}]}
+    return [h["_source"] for h in search(store, "status", body, "reading statuses")["hits"]["hits"]]
+
+
+def plugins(store: OpenSearchMetadataStore, access: Access) -> list[dict[str, Any]]:
+    body = {"size": WINDOW, "query": visible(access), "sort": [{"entity.name": "asc"}, {"timestamp": "desc"}]}
+    return [h["_source"] for h in search(store, "plugin", body, "reading plugins")["hits"]["hits"]]
+
+
+def annotations(store: OpenSearchMetadataStore, access: Access, kind: str | None, sha256: str | None,
+                tag: str | None, feature: str | None, value: str | None,
+                include_disabled: bool) -> list[dict[str, Any]]:
+    clauses = [{"term": {field: v}} for field, v in (("type", kind), ("sha256", sha256), ("tag", tag),
+                                                      ("feature_name", feature), ("feature_value", value))
+               if v is not None]
+    query = visible(access, *clauses)
+    if not include_disabled:
+        query["bool"]["must_not"] = [{"term": {"state": "disabled"}}]
+    body = {"size": WINDOW, "query": query, "sort": [{"timestamp": "desc"}]}
+    return [h["_source"] for h in search(store, "annotation", body, "reading annotations")["hits"]["hits"]]
+
+
+def selector_query(selector: Selector) -> Query:
+    """Metadata documents a purge or age-off deletes (every given condition must hold)."""
+    clauses: list[Query] = []
+    if selector.track_source_references is not None:
+        clauses.append({"term": {"track_source_references": selector.track_source_references}})
+    if selector.source_timestamp is not None:
+        epoch_ms(selector.source_timestamp)
+        clauses.append({"term": {"source.timestamp": selector.source_timestamp}})
+    if selector.track_link is not None:
+        clauses.append({"term": {"track_link": selector.track_link}})
+    if selector.track_author is not None:
+        clauses.append({"bool": {"should": [{"term": {"track_author": selector.track_author}},
+                                            {"term": {"parent_track_author": selector.track_author}}],
+                                 "minimum_should_match": 1}})
+    if selector.source_name is not None:
+        clauses.append({"term": {"source.name": selector.source_name}})
+    if selector.source_timestamp_before is not None:
+        epoch_ms(selector.source_timestamp_before)
+        clauses.append({"range": {"source.timestamp": {"lte": selector.source_timestamp_before}}})
+    if selector.sha256 is not None:
+        clauses.append({"term": {"sha256": selector.sha256}})
+    if selector.doc_ids:
+        clauses.append({"ids": {"values": list(selector.doc_ids)}})
+    if not clauses:
+        raise InvalidInput("a delete needs at least one condition; refusing to delete everything")
+    return {"bool": {"filter": [METADATA, *clauses]}}

@@ -1,0 +1,318 @@
+"""The scale-out metadata index adapter (OpenSearch 2.19). Same behaviour as the SQLite adapter,
+proven by ``tests/backends/test_metadata_store.py``; reads live in ``reads.py`` and ``reads_aggs.py``.
+
+Writes are bulk requests with ``refresh=true``: the port promises that a write is searchable when it
+returns, which Azul only gave ingestors with ``refresh`` on submit. Every read filters by the
+caller's :class:`~azul_metastore.security.Access` itself (``compiler.security_filter``); the DLS
+roles of ``apply-opensearch-config`` are a second line only.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator, Sequence
+from typing import Any, Literal
+
+import orjson
+from opensearchpy import OpenSearch, helpers
+
+from azul_metastore.errors import BackendUnavailable, InvalidInput
+from azul_metastore.index.documents import Document
+from azul_metastore.index.opensearch import reads, reads_aggs
+from azul_metastore.index.opensearch.client import translated
+from azul_metastore.index.opensearch.templates import DOC_TYPES, IndexNames, Templates
+from azul_metastore.index.port import Page, PivotResult, ReferenceGroup, Selector, SortKey, StatusCount
+from azul_metastore.query.ast import Node
+from azul_metastore.security import ANY, Access
+
+log = logging.getLogger(__name__)
+
+#: index operations per bulk request
+BULK_CHUNK = 2000
+#: actions whose documents keep a binary alive (§11 item 9)
+KEEPING_ACTIONS = ("sourced", "extracted", "mapped")
+
+
+class OpenSearchMetadataStore:
+    """The MetadataStore port on one OpenSearch partition (``azul.{partition}.*``).
+
+    ``open_labels`` are the safe labels of ``security_minimum_required_access``: documents needing
+    no more than those (plus enforced TLPs) go to the open indices, the rest to the DLS-protected
+    shut ones (§4.1). ``enforced`` are the safe labels of enforced TLPs.
+    """
+
+    def __init__(self, client: OpenSearch, partition: str, *, shards: int = 1, replicas: int = 0,
+                 open_labels: frozenset[str] = frozenset(), enforced: frozenset[str] = frozenset(),
+                 initialise: bool = True) -> None:
+        self.client = client
+        self.names = IndexNames(partition)
+        self.templates = Templates(client, self.names, shards, replicas)
+        self.open_labels = frozenset(open_labels) | {ANY}
+        self.enforced = frozenset(enforced)
+        if initialise:
+            self.templates.initialise()
+
+    def alias(self, doc_type: str) -> str:
+        return self.names.alias(doc_type)
+
+    # --- writes --------------------------------------------------------------------------------
+
+    def _placed(self, doc: Document) -> str:
+        """The index a document goes to (§4.1 ``wrap_docs``)."""
+        if doc.doc_type == "binary2":
+            return self.names.shut("binary2", doc.partition or doc.id[0])
+        encoded = doc.body.get("encoded_security") or {}
+        labels = set(encoded.get("exclusive") or ()) | set(encoded.get("inclusive") or ())
+        labels |= set(encoded.get("markings") or ()) & self.enforced
+        ext = doc.partition if doc.doc_type == "status" else None
+        if labels <= self.open_labels:
+            return self.names.open(doc.doc_type, ext)
+        return self.names.shut(doc.doc_type, ext)
+
+    def write(self, documents: Sequence[Document]) -> None:
+        if not documents:
+            return
+        planned: dict[tuple[str, str], tuple[Document, dict[str, Any]]] = {}
+        parents: set[str] = set()
+        features: set[str] = set()
+        for doc in documents:
+            body = doc.body
+            if doc.doc_type == "binary2":
+                if (body.get("binary_info") or {}).get("name") == "binary":
+                    parents.add(doc.id)
+                    body = {**body, "sha256": doc.id}
+                else:
+                    features.update(body.get("features_map") or ())
+            planned[(self._placed(doc), doc.id)] = (doc, body)
+        # A metadata document is only found through its binary's parent document, which the
+        # ingest dedupe cache may have skipped: always (re)write the parent beside it.
+        for doc, body in list(planned.values()):
+            if doc.doc_type == "binary2" and body["sha256"] not in parents:
+                sha = body["sha256"]
+                parents.add(sha)
+                parent = Document("binary2", sha, {}, routing=sha, partition=doc.partition)
+                planned[(self._placed(parent), sha)] = (parent, {
+                    "binary_info": {"name": "binary"}, "security": ANY, "sha256": sha,
+                    "encoded_security": {"exclusive": [ANY], "inclusive": [ANY], "markings": [],
+                                         "num_exclusive": 1}})
+        if features:
+            self.templates.add_features(features)
+        items = [(index, doc, body) for (index, _), (doc, body) in planned.items()]
+        for start in range(0, len(items), BULK_CHUNK):
+            self._bulk(items[start:start + BULK_CHUNK], retry=True)
+        self._drop_moved(items)
+
+    def _bulk(self, items: list[tuple[str, Document, dict[str, Any]]], retry: bool) -> None:
+        lines = []
+        for index, doc, body in items:
+            action: dict[str, Any] = {"_index": index, "_id": doc.id}
+            if doc.routing:
+                action["routing"] = doc.routing
+            lines.append(orjson.dumps({"index": action}))
+            lines.append(orjson.dumps(body))
+        with translated("writing documents"):
+            result = self.client.bulk(body=b"\n".join(lines) + b"\n", refresh="true")
+        if not result.get("errors"):
+            return
+        failed = [(item, err) for item, answer in zip(items, result["items"], strict=True)
+                  if (err := answer["index"].get("error"))]
+        if retry and any(err.get("type") == "strict_dynamic_mapping_exception" for _, err in failed):
+            # a feature name the mapping does not know yet: map every name of the batch, retry once
+            names = {n for _, _, body in items for n in body.get("features_map") or ()}
+            self.templates.features.clear()
+            self.templates.add_features(names)
+            self._bulk([item for item, _ in failed], retry=False)
+            return
+        reasons = "; ".join(f"{item[1].id}: {err.get('type')}: {err.get('reason')}" for item, err in failed[:5])
+        if all(err.get("type", "").endswith("_exception") and "mapper" in err.get("type", "") for _, err in failed):
+            raise InvalidInput(f"OpenSearch refused {len(failed)} documents: {reasons}")
+        raise BackendUnavailable(f"OpenSearch refused {len(failed)} of {len(items)} documents: {reasons}")
+
+    def _drop_moved(self, items: list[tuple[str, Document, dict[str, Any]]]) -> None:
+        """Status, plugin and annotation ids are unique across indices, as in the embedded index: a
+        document that changed time bucket or open/shut index leaves no stale copy behind."""
+        for doc_type in ("status", "plugin", "annotation"):
+            wanted = [(index, doc.id) for index, doc, _ in items if doc.doc_type == doc_type]
+            if not wanted:
+                continue
+            shoulds = [{"bool": {"filter": [{"ids": {"values": [i]}}], "must_not": [{"term": {"_index": index}}]}}
+                       for index, i in wanted]
+            for start in range(0, len(shoulds), 1000):
+                with translated(f"replacing moved {doc_type} documents"):
+                    self.client.delete_by_query(
+                        index=self.alias(doc_type), refresh=True, conflicts="proceed",
+                        body={"query": {"bool": {"should": shoulds[start:start + 1000], "minimum_should_match": 1}}})
+
+    # --- deletes -------------------------------------------------------------------------------
+
+    def scan(self, doc_type: str, query: dict[str, Any], source: Any = True) -> Iterator[dict[str, Any]]:
+        """Every hit of ``query`` (unordered, scroll), with ``_index``, ``_id``, ``_routing``, ``_source``."""
+        with translated(f"reading {doc_type} documents"):
+            yield from helpers.scan(self.client, index=self.alias(doc_type), size=1000, scroll="2m",
+                                    query={"query": query, "_source": source})
+
+    def _delete_hits(self, hits: list[dict[str, Any]]) -> None:
+        for start in range(0, len(hits), BULK_CHUNK):
+            lines = []
+            for hit in hits[start:start + BULK_CHUNK]:
+                action = {"_index": hit["_index"], "_id": hit["_id"]}
+                if hit.get("_routing"):
+                    action["routing"] = hit["_routing"]
+                lines.append(orjson.dumps({"delete": action}))
+            with translated("deleting documents"):
+                self.client.bulk(body=b"\n".join(lines) + b"\n", refresh="true")
+
+    def delete(self, selector: Selector) -> list[dict[str, Any]]:
+        query = reads.selector_query(selector)
+        hits = list(self.scan("binary2", query, ["sha256", "source.name", "datastreams", "action"]))
+        gone = [{"id": h["_id"], "sha256": h["_source"].get("sha256"),
+                 "source": (h["_source"].get("source") or {}).get("name"),
+                 "datastreams": h["_source"].get("datastreams") or [], "action": h["_source"].get("action")}
+                for h in hits]
+        self._delete_hits(hits)
+        return gone
+
+    def delete_orphans(self) -> list[str]:
+        """Binaries without any sourced/extracted/mapped document lose all their documents."""
+        query = {"bool": {"filter": [{"term": {"binary_info": "binary"}}], "must_not": [
+            {"has_child": {"type": "metadata", "query": {"terms": {"action": list(KEEPING_ACTIONS)}}}}]}}
+        orphans = sorted({h["_source"]["sha256"] for h in self.scan("binary2", query, ["sha256"])})
+        for start in range(0, len(orphans), 1000):
+            with translated("deleting orphaned binaries"):
+                self.client.delete_by_query(index=self.alias("binary2"), refresh=True, conflicts="proceed",
+                                            body={"query": {"terms": {"sha256": orphans[start:start + 1000]}}})
+        return orphans
+
+    def delete_statuses_before(self, timestamp: str) -> int:
+        """Drop whole time-bucket indices entirely older than ``timestamp`` (cheap, no tombstones);
+        delete documents one by one only in the buckets that straddle it."""
+        body = {"size": 0, "aggs": {"indices": {"terms": {"field": "_index", "size": 10_000},
+                                                "aggs": {"newest": {"max": {"field": "timestamp"}}}}}}
+        with translated("reading status indices"):
+            buckets = self.client.search(index=self.alias("status"), body=body)["aggregations"]["indices"]["buckets"]
+        deleted = 0
+        base = {self.names.open("status"), self.names.shut("status")}
+        straddling = []
+        limit = reads.epoch_ms(timestamp)
+        for bucket in buckets:
+            index, newest = bucket["key"], bucket["newest"]["value"]
+            if newest is not None and newest < limit and index not in base:
+                with translated(f"dropping status index {index}"):
+                    self.client.indices.delete(index=index)
+                deleted += bucket["doc_count"]
+            else:
+                straddling.append(index)
+        if straddling:
+            with translated("deleting old statuses"):
+                answer = self.client.delete_by_query(
+                    index=",".join(straddling), refresh=True, conflicts="proceed",
+                    body={"query": {"range": {"timestamp": {"lt": timestamp}}}})
+            deleted += answer.get("deleted", 0)
+        return deleted
+
+    def disable_annotations(self, *, kind: str, tag: str, sha256: str | None = None, feature: str | None = None,
+                            value: str | None = None) -> int:
+        clauses: list[dict[str, Any]] = [{"term": {"type": kind}}, {"term": {"tag": tag}}]
+        for field, v in (("sha256", sha256), ("feature_name", feature), ("feature_value", value)):
+            if v is not None:
+                clauses.append({"term": {field: v}})
+        body = {"query": {"bool": {"filter": clauses, "must_not": [{"term": {"state": "disabled"}}]}},
+                "script": {"source": "ctx._source.state = 'disabled'", "lang": "painless"}}
+        with translated("disabling annotations"):
+            answer = self.client.update_by_query(index=self.alias("annotation"), body=body, refresh=True,
+                                                 conflicts="proceed")
+        return int(answer.get("updated", 0))
+
+    # --- reads (in reads.py and reads_aggs.py) -------------------------------------------------
+
+    def find(self, query: Node | None, access: Access, *, sort: SortKey = "_score", ascending: bool = False,
+             limit: int = 100, require_submission: bool = True) -> list[str]:
+        return reads.find(self, query, access, sort, ascending, limit, require_submission)
+
+    def count(self, query: Node | None, access: Access, *, require_submission: bool = True) -> int:
+        return reads.count(self, query, access, require_submission)
+
+    def list_binaries(self, query: Node | None, access: Access, after: str | None, limit: int) -> Page:
+        return reads.list_binaries(self, query, access, after, limit)
+
+    def lookup_hashes(self, hashes: Sequence[str], access: Access) -> dict[str, list[str]]:
+        return reads.lookup_hashes(self, hashes, access)
+
+    def documents(self, sha256s: Sequence[str], access: Access, *, actions: Sequence[str] = (),
+                  author_name: str | None = None, newer_than: str | None = None,
+                  limit: int | None = None) -> list[dict[str, Any]]:
+        return reads.documents(self, sha256s, access, actions, author_name, newer_than, limit)
+
+    def linked(self, sha256: str, access: Access, direction: Literal["children", "parents"],
+               after: str | None, limit: int) -> Page:
+        return reads.linked(self, sha256, access, direction, after, limit)
+
+    def stream_sources(self, stream_sha256: str, access: Access, limit: int = 10) -> list[tuple[str, str]]:
+        return reads.stream_sources(self, stream_sha256, access, limit)
+
+    def identities(self, sha256s: Sequence[str]) -> dict[str, dict[str, Any]]:
+        return reads.identities(self, sha256s)
+
+    def fuzzy_hashes(self, kind: Literal["tlsh", "ssdeep"], access: Access) -> Iterator[tuple[str, str]]:
+        return reads.fuzzy_hashes(self, kind, access)
+
+    def statuses(self, access: Access, *, sha256: str | None = None, author: str | None = None,
+                 since: str | None = None, statuses: Sequence[str] = (), limit: int = 10_000) -> list[dict[str, Any]]:
+        return reads.statuses(self, access, sha256, author, since, statuses, limit)
+
+    def plugins(self, access: Access) -> list[dict[str, Any]]:
+        return reads.plugins(self, access)
+
+    def annotations(self, access: Access, *, kind: str | None = None, sha256: str | None = None,
+                    tag: str | None = None, feature: str | None = None, value: str | None = None,
+                    include_disabled: bool = False) -> list[dict[str, Any]]:
+        return reads.annotations(self, access, kind, sha256, tag, feature, value, include_disabled)
+
+    def feature_values(self, name: str, access: Access, *, term: str | None = None, case_insensitive: bool = False,
+                       ascending: bool = True, after: str | None = None, limit: int = 500,
+                       author: str | None = None, author_version: str | None = None) -> Page:
+        return reads_aggs.feature_values(self, name, access, term, case_insensitive, ascending, after, limit,
+                                         author, author_version)
+
+    def count_feature_values(self, name: str, access: Access, *, author: str | None = None,
+                             author_version: str | None = None) -> int:
+        return reads_aggs.count_feature_values(self, name, access, author, author_version)
+
+    def count_feature_entities(self, name: str, access: Access, *, value: str | None = None,
+                               author: str | None = None, author_version: str | None = None) -> int:
+        return reads_aggs.count_feature_entities(self, name, access, value, author, author_version)
+
+    def count_feature_part_entities(self, part: str, value: str, access: Access, *, author: str | None = None,
+                                    author_version: str | None = None) -> int:
+        return reads_aggs.count_feature_part_entities(self, part, value, access, author, author_version)
+
+    def pivot(self, pairs: Sequence[tuple[str, str]], access: Access, *, names: Sequence[str] | None = None,
+              max_binaries: int = 10_000, size: int = 10, min_count: int = 2) -> PivotResult:
+        return reads_aggs.pivot(self, pairs, access, names, max_binaries, size, min_count)
+
+    def status_counts(self, access: Access, *, since: str | None = None,
+                      statuses: Sequence[str] = ()) -> list[StatusCount]:
+        return reads_aggs.status_counts(self, access, since, statuses)
+
+    def count_authored(self, name: str, version: str | None, access: Access) -> int:
+        return reads_aggs.count_authored(self, name, version, access)
+
+    def source_summary(self, source: str, access: Access) -> tuple[str | None, int]:
+        return reads_aggs.source_summary(self, source, access)
+
+    def source_references(self, source: str, access: Access, *, grouped: bool = False, term: str | None = None,
+                          limit: int = 100) -> list[ReferenceGroup]:
+        return reads_aggs.source_references(self, source, access, grouped, term, limit)
+
+    def source_submissions(self, source: str, access: Access, *, track_source_references: str | None = None,
+                           timestamp: str | None = None, limit: int = 100) -> list[ReferenceGroup]:
+        return reads_aggs.source_submissions(self, source, access, track_source_references, timestamp, limit)
+
+    # --- plumbing ------------------------------------------------------------------------------
+
+    def refresh(self) -> None:
+        with translated("refreshing"):
+            self.client.indices.refresh(index=",".join(self.alias(d) for d in DOC_TYPES))
+
+    def close(self) -> None:
+        self.client.close()

@@ -1,0 +1,313 @@
+"""Index names, templates and mappings of the OpenSearch index (inventory §4.1, §4.3-4.9).
+
+Layout, per partition ``P`` and document type ``D`` (``binary2``, ``status``, ``plugin``,
+``annotation``):
+
+* alias ``azul.{P}.{D}``: every read goes through it;
+* open indices ``azul.o.{P}.{D}[.ext]``: documents within the minimum access (no DLS needed);
+* shut indices ``azul.x.{P}.{D}[.ext]``: everything else, protected by the ``azul_read`` DLS role;
+* binary2 documents always go to the shut index ``.{sha256[0]}``; status documents to a time
+  bucket ``.{partition}`` so retention can drop whole indices.
+
+One composable index template per type carries the alias, settings and a ``dynamic: strict``
+mapping; new feature names are added to ``features_map`` on demand (:meth:`Templates.add_features`)
+because strict mappings refuse unknown fields rather than guessing a type for them.
+
+k-NN: only the Lucene engine works on the test nodes (no faiss/nmslib native libraries), and Lucene
+has no binary (Hamming) vectors, so ``entropy_vector`` is stored but not indexed.
+"""
+
+from __future__ import annotations
+
+import copy
+import logging
+from typing import Any
+
+from opensearchpy import OpenSearch
+
+from azul_metastore.errors import ConfigError
+from azul_metastore.index.opensearch.client import translated
+
+log = logging.getLogger(__name__)
+
+DOC_TYPES = ("binary2", "status", "plugin", "annotation")
+#: bumped when a mapping changes incompatibly (then reingest into a new partition, §1.4)
+TEMPLATE_VERSION = 20250519
+#: longest keyword value indexed, as Azul's ``ignore_above``
+IGNORE_ABOVE = 8000
+
+_KW = {"type": "keyword"}
+_KW_LONG = {"type": "keyword", "ignore_above": IGNORE_ABOVE}
+
+
+def feature_field() -> dict[str, Any]:
+    """Mapping of one ``features_map.<name>``: the value as a keyword, plus a numeric view so
+    ``features_map.count:>3`` compares numbers (as the embedded index does) instead of text."""
+    return {"type": "keyword", "ignore_above": IGNORE_ABOVE,
+            "fields": {"num": {"type": "double", "ignore_malformed": True}}}
+
+
+class IndexNames:
+    """Names of the aliases, indices and templates of one partition."""
+
+    def __init__(self, partition: str) -> None:
+        self.partition = partition
+
+    def alias(self, doc_type: str) -> str:
+        return f"azul.{self.partition}.{doc_type}"
+
+    def open(self, doc_type: str, ext: str | None = None) -> str:
+        return f"azul.o.{self.partition}.{doc_type}" + (f".{ext.lower()}" if ext else "")
+
+    def shut(self, doc_type: str, ext: str | None = None) -> str:
+        return f"azul.x.{self.partition}.{doc_type}" + (f".{ext.lower()}" if ext else "")
+
+    def patterns(self, doc_type: str) -> list[str]:
+        return [self.open(doc_type), self.open(doc_type) + ".*", self.shut(doc_type), self.shut(doc_type) + ".*"]
+
+    def template(self, doc_type: str) -> str:
+        return f"azul.{self.partition}.{doc_type}"
+
+
+def _security() -> dict[str, Any]:
+    return {
+        "security": _KW,
+        "encoded_security": {"properties": {"exclusive": _KW, "inclusive": _KW, "markings": _KW,
+                                            "num_exclusive": {"type": "integer"}}},
+    }
+
+
+def _author() -> dict[str, Any]:
+    return {"dynamic": False, "properties": {k: _KW for k in ("security", "category", "name", "version")}}
+
+
+def _identity() -> dict[str, Any]:
+    props: dict[str, Any] = {k: _KW for k in ("sha256", "sha512", "sha1", "md5", "ssdeep", "tlsh", "mime", "magic",
+                                               "file_format", "file_extension")}
+    props["size"] = {"type": "unsigned_long"}
+    return props
+
+
+def binary2_mapping() -> dict[str, Any]:
+    enriched = {k: _KW_LONG for k in ("binary_string", "scheme", "netloc", "params", "query", "fragment",
+                                       "username", "password", "hostname", "ip")}
+    enriched.update({
+        "integer": {"type": "long", "ignore_malformed": True},
+        "float": {"type": "double", "ignore_malformed": True},
+        "datetime": {"type": "date", "ignore_malformed": True},
+        "port": {"type": "integer", "ignore_malformed": True},
+        "filepath": {"type": "keyword", "ignore_above": IGNORE_ABOVE, "fields": {
+            "tree": {"type": "text", "analyzer": "path"},
+            "tree_reversed": {"type": "text", "analyzer": "path_reversed"}}},
+    })
+    streams = _identity()
+    streams.update({"identify_version": {"type": "integer"}, "label": _KW, "language": _KW})
+    node = {"dynamic": False, "properties": {
+        "author": _author(), "sha256": _KW, "action": _KW, "timestamp": {"type": "date"}, "file_format": _KW,
+        "size": {"type": "unsigned_long"}, "filename": _KW, "language": _KW,
+        "relationship": {"type": "object", "dynamic": False},
+        "encoded": {"properties": {"sha256_author_action": _KW}}}}
+    props: dict[str, Any] = {
+        **_identity(),
+        "sha256": {"type": "keyword", "eager_global_ordinals": True},
+        "features": {"dynamic": False, "properties": {
+            "name": _KW_LONG, "type": _KW_LONG, "value": _KW_LONG, "label": _KW_LONG,
+            "offset": {"type": "long"}, "size": {"type": "long"},
+            "enriched": {"dynamic": False, "properties": enriched},
+            "encoded": {"dynamic": False, "properties": {"location": {"type": "double_range"}}}}},
+        "features_map": {"type": "object", "dynamic": "strict", "properties": {}},
+        "info": {"type": "object", "enabled": False},
+        "datastreams": {"dynamic": False, "properties": streams},
+        "timestamp": {"type": "date"},
+        "action": _KW,
+        "author": _author(),
+        "track_author": _KW,
+        **_security(),
+        "binary_info": {"type": "join", "relations": {"binary": "metadata"}},
+        "filename": _KW_LONG,
+        "num_feature_names": {"type": "integer"},
+        "num_feature_values": {"type": "integer"},
+        "sha256_author_action": _KW,
+        "uniq_features": {"type": "keyword", "eager_global_ordinals": True},
+        "uniq_info": {"type": "keyword", "eager_global_ordinals": True},
+        "uniq_data": {"type": "keyword", "eager_global_ordinals": True},
+        "encoded_ssdeep": {"properties": {"blocksize": {"type": "integer"},
+                                          "chunk": {"type": "text", "analyzer": "ssdeep_ngram_analyzer"},
+                                          "dchunk": {"type": "text", "analyzer": "ssdeep_ngram_analyzer"}}},
+        "tlsh_vector": {"type": "knn_vector", "dimension": 36, "data_type": "byte",
+                        "method": {"name": "hnsw", "engine": "lucene", "space_type": "cosinesimil"}},
+        "entropy_vector": {"type": "object", "enabled": False},
+        "depth": {"type": "integer"},
+        "source": {"dynamic": False, "properties": {
+            "security": _KW, "name": _KW, "timestamp": {"type": "date"},
+            "settings": {"type": "object", "enabled": False},
+            "encoded_settings": {"type": "object", "enabled": False},
+            "references": {"type": "object", "enabled": False},
+            "encoded_references": {"properties": {"key": _KW_LONG, "value": _KW_LONG, "key_value": _KW_LONG}}}},
+        "track_source_references": _KW,
+        "track_source_references_grouped": _KW,
+        "track_link": _KW,
+        "parent": node,
+        "parent_track_author": _KW,
+        "parent_relationship": {"type": "object", "dynamic": False},
+    }
+    return {"dynamic": "strict", "_routing": {"required": True}, "properties": props}
+
+
+def status_mapping() -> dict[str, Any]:
+    return {"dynamic": "strict", "properties": {
+        **_security(), "timestamp": {"type": "date"}, "model_version": {"type": "integer"}, "author": _author(),
+        "entity": {"properties": {
+            "status": _KW, "error": {"type": "keyword", "ignore_above": 1000},
+            "message": {"type": "keyword", "ignore_above": 1000}, "runtime": {"type": "double"},
+            "input": {"properties": {"entity": {"properties": {"sha256": _KW}}}}}},
+        "encoded": {"properties": {"author": _KW}}}}
+
+
+def plugin_mapping() -> dict[str, Any]:
+    return {"dynamic": "strict", "properties": {
+        **_security(), "timestamp": {"type": "date"}, "model_version": {"type": "integer"}, "author": _author(),
+        "entity": {"dynamic": False, "properties": {
+            **{k: _KW for k in ("security", "category", "name", "version", "contact")},
+            "description": {"type": "text"},
+            "features": {"dynamic": False, "properties": {k: _KW for k in ("name", "type", "desc", "tags")}},
+            "config": {"type": "object", "enabled": False}}},
+        "encoded": {"properties": {"is_processing_download_events": {"type": "boolean"}}}}}
+
+
+def annotation_mapping() -> dict[str, Any]:
+    props = {k: _KW for k in ("owner", "type", "sha256", "feature_name", "pivot", "tag", "state")}
+    props.update({"feature_value": _KW_LONG, "comment": {"type": "keyword", "ignore_above": 1000},
+                  "timestamp": {"type": "date"}, **_security()})
+    return {"dynamic": "strict", "properties": props}
+
+
+MAPPINGS = {"binary2": binary2_mapping, "status": status_mapping, "plugin": plugin_mapping,
+            "annotation": annotation_mapping}
+
+_ANALYSIS = {
+    "analyzer": {
+        "path": {"tokenizer": "path_tokenizer"},
+        "path_reversed": {"tokenizer": "path_tokenizer_reversed"},
+        "pathw": {"tokenizer": "pathw_tokenizer"},
+        "pathw_reversed": {"tokenizer": "pathw_tokenizer_reversed"},
+        "alphanumeric": {"tokenizer": "alphanumeric_tokenizer"},
+        "ssdeep_ngram_analyzer": {"tokenizer": "ssdeep_ngram_tokenizer"},
+    },
+    "tokenizer": {
+        "path_tokenizer": {"type": "path_hierarchy", "delimiter": "/"},
+        "path_tokenizer_reversed": {"type": "path_hierarchy", "delimiter": "/", "reverse": True},
+        "pathw_tokenizer": {"type": "path_hierarchy", "delimiter": "\\"},
+        "pathw_tokenizer_reversed": {"type": "path_hierarchy", "delimiter": "\\", "reverse": True},
+        "alphanumeric_tokenizer": {"type": "char_group", "tokenize_on_chars": ["whitespace", "punctuation"]},
+        "ssdeep_ngram_tokenizer": {"type": "ngram", "min_gram": 7, "max_gram": 7,
+                                   "token_chars": ["letter", "digit", "punctuation", "symbol"]},
+    },
+}
+
+
+def index_settings(doc_type: str, shards: int, replicas: int) -> dict[str, Any]:
+    out: dict[str, Any] = {"number_of_shards": shards, "number_of_replicas": replicas, "refresh_interval": "5s"}
+    if doc_type == "binary2":
+        # writes refresh explicitly (the port promises searchable on return); 30 s elsewhere, as Azul
+        out.update({"refresh_interval": "30s", "analysis": _ANALYSIS, "mapping.total_fields.limit": 20000,
+                    "knn": True})
+    return {"index": out}
+
+
+class Templates:
+    """Creates and upgrades the templates of one partition, and extends ``features_map``."""
+
+    def __init__(self, client: OpenSearch, names: IndexNames, shards: int, replicas: int) -> None:
+        self.client = client
+        self.names = names
+        self.shards = shards
+        self.replicas = replicas
+        self.features: set[str] = set()
+
+    def body(self, doc_type: str, features: set[str] = frozenset()) -> dict[str, Any]:  # type: ignore[assignment]
+        mapping = copy.deepcopy(MAPPINGS[doc_type]())
+        if doc_type == "binary2":
+            mapping["properties"]["features_map"]["properties"] = {f: feature_field() for f in sorted(features)}
+        return {
+            "index_patterns": self.names.patterns(doc_type),
+            "priority": 1,
+            "version": TEMPLATE_VERSION,
+            "template": {"aliases": {self.names.alias(doc_type): {}},
+                         "settings": index_settings(doc_type, self.shards, self.replicas), "mappings": mapping},
+        }
+
+    def _current(self, doc_type: str) -> dict[str, Any] | None:
+        with translated("reading index templates"):
+            if not self.client.indices.exists_index_template(name=self.names.template(doc_type)):
+                return None
+            found = self.client.indices.get_index_template(name=self.names.template(doc_type))
+        return found["index_templates"][0]["index_template"]
+
+    def initialise(self, force: bool = False) -> list[str]:
+        """Make sure every template and base index exists; return the types whose template was (re)put.
+
+        A template of another version is refused (ConfigError) unless ``force``: mappings can
+        only grow, so an incompatible change needs a new partition and a reingest (§1.4).
+        """
+        changed = []
+        for doc_type in DOC_TYPES:
+            current = self._current(doc_type)
+            known = self._known_features(current) if doc_type == "binary2" else set()
+            if current is not None and current.get("version") != TEMPLATE_VERSION and not force:
+                raise ConfigError(
+                    f"index template {self.names.template(doc_type)} has version {current.get('version')}, this "
+                    f"metastore needs {TEMPLATE_VERSION}; run `azul-metastore force-update-templates` (adds "
+                    "fields only) or set METASTORE_PARTITION to a new partition and reingest")
+            settings = ((current or {}).get("template") or {}).get("settings", {}).get("index", {})
+            stale = (str(settings.get("number_of_shards")) != str(self.shards)
+                     or str(settings.get("number_of_replicas")) != str(self.replicas))
+            if current is None or stale or force:
+                self._put(doc_type, known)
+                changed.append(doc_type)
+            if doc_type == "binary2":
+                self.features |= known
+            self._ensure_base(doc_type)
+        return changed
+
+    def _put(self, doc_type: str, features: set[str]) -> None:
+        body = self.body(doc_type, features)
+        with translated(f"writing the {doc_type} template"):
+            self.client.indices.put_index_template(name=self.names.template(doc_type), body=body)
+            self.client.indices.put_mapping(index=",".join(self.names.patterns(doc_type)),
+                                            body=body["template"]["mappings"], allow_no_indices=True,
+                                            ignore_unavailable=True)
+
+    def _ensure_base(self, doc_type: str) -> None:
+        """Aliases need an index: create the open base index (ignore 'already exists')."""
+        with translated(f"creating the {doc_type} base index"):
+            if not self.client.indices.exists(index=self.names.open(doc_type)):
+                self.client.indices.create(index=self.names.open(doc_type), ignore=400)
+
+    def _known_features(self, current: dict[str, Any] | None) -> set[str]:
+        """Feature names mapped in the template or in any binary2 index of the partition."""
+        found: set[str] = set()
+        if current:
+            props = current["template"]["mappings"]["properties"]
+            found |= set(props.get("features_map", {}).get("properties", {}))
+        with translated("reading binary2 mappings"):
+            mappings = self.client.indices.get_mapping(index=",".join(self.names.patterns("binary2")),
+                                                       allow_no_indices=True, ignore_unavailable=True)
+        for index in mappings.values():
+            props = index.get("mappings", {}).get("properties", {})
+            found |= set(props.get("features_map", {}).get("properties", {}))
+        return found
+
+    def add_features(self, names: set[str]) -> None:
+        """Map new ``features_map`` names in the template and in every existing binary2 index."""
+        new = names - self.features
+        if not new:
+            return
+        self.features |= self._known_features(self._current("binary2")) | new
+        with translated("adding feature fields"):
+            self.client.indices.put_mapping(
+                index=",".join(self.names.patterns("binary2")), allow_no_indices=True, ignore_unavailable=True,
+                body={"properties": {"features_map": {"properties": {n: feature_field() for n in sorted(new)}}}})
+            self.client.indices.put_index_template(name=self.names.template("binary2"),
+                                                   body=self.body("binary2", self.features))
+        log.info("mapped %d new feature names: %s", len(new), ", ".join(sorted(new)[:20]))
