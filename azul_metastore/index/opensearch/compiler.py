@@ -107,7 +107,8 @@ class QueryCompiler:
     def binary_query(self, node: Node) -> Query:
         """Matches the parent documents of binaries matching ``node``."""
         if isinstance(node, And):
-            return _all([self.binary_query(child) for child in node.children])
+            # only the root AND spans documents: a parenthesised AND below it is one clause
+            return _all([has_child(self.access, self.doc_query(child)) for child in node.children])
         return has_child(self.access, self.doc_query(node))
 
     def doc_query(self, node: Node) -> Query:

@@ -93,8 +93,13 @@ class Compiler:
     def binary_predicate(self, node: Node) -> Compiled:
         """SQL over ``b`` (binaries) that is true for binaries matching ``node``."""
         if isinstance(node, And):
-            parts = [self.binary_predicate(child) for child in node.children]
+            # only the root AND spans documents: a parenthesised AND below it is one clause
+            parts = [self._binary_clause(child) for child in node.children]
             return Compiled(" AND ".join(f"({p.sql})" for p in parts), [x for p in parts for x in p.params])
+        return self._binary_clause(node)
+
+    def _binary_clause(self, node: Node) -> Compiled:
+        """One clause of the root: true for binaries with a visible document matching all of it."""
         if isinstance(node, Term):
             return self._term(node, "b")
         doc = self.doc_predicate(node)
@@ -180,7 +185,12 @@ class Compiler:
         if is_token_field(key):
             text = value if isinstance(value, str) else str(value)
             if node.is_prefix:
-                return self._tokens(self._expand(key, "prefix", text, case_sensitive))
+                compiled = self._tokens(self._expand(key, "prefix", text, case_sensitive))
+                if case_sensitive:
+                    # tokens ignore case: re-check the exact-case prefix on the document itself
+                    compiled.sql += " AND has_prefix(d.body, ?, ?)"
+                    compiled.params += [key, text]
+                return compiled
             compiled = self._tokens([token(key, text)])
             if case_sensitive:
                 compiled.sql += " AND has_value(d.body, ?, ?)"

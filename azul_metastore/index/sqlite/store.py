@@ -41,6 +41,10 @@ def _has_value(body: str, field: str, value: str) -> bool:
     return any(f == field and v == value for f, v in searchable(orjson.loads(body)))
 
 
+def _has_prefix(body: str, field: str, prefix: str) -> bool:
+    return any(f == field and v.startswith(prefix) for f, v in searchable(orjson.loads(body)))
+
+
 def _has_field(body: str, field: str) -> bool:
     return any(f == field for f, _ in searchable(orjson.loads(body)))
 
@@ -55,7 +59,8 @@ class SqliteMetadataStore:
         self._lock = threading.Lock()
         self._all: list[sqlite3.Connection] = []
         self._binary_ids: dict[str, int] = {}
-        self._identified: set[int] = set()
+        # binary id -> identity fields already written (a later document may add ones the first lacked)
+        self._identified: dict[int, frozenset[str]] = {}
         self._sec_ids: dict[str, int] = {}
         self._sec_rows: list[tuple[int, str]] = []
         self._seen_vals: set[tuple[str, str, int]] = set()
@@ -78,6 +83,7 @@ class SqliteMetadataStore:
             db.execute("PRAGMA temp_store=MEMORY")
             db.create_function("has_value", 3, _has_value, deterministic=True)
             db.create_function("has_field", 2, _has_field, deterministic=True)
+            db.create_function("has_prefix", 3, _has_prefix, deterministic=True)
             self._local.db = db
             self._all.append(db)
         return db
@@ -191,13 +197,15 @@ class SqliteMetadataStore:
     _IDENTITY = ("md5", "sha1", "sha512", "ssdeep", "tlsh", "size", "file_format", "file_extension", "mime", "magic")
 
     def _identity_row(self, bid: int, body: dict[str, Any]) -> tuple[Any, ...] | None:
-        """Identification to fill in on the binary, once per binary and process (COALESCE keeps the first)."""
-        if bid in self._identified or not (body.get("md5") or body.get("file_format") or body.get("size")):
+        """Identification to fill in on the binary when the document brings fields this process has not
+        written for it yet (COALESCE keeps the first value of each field)."""
+        have = frozenset(k for k in self._IDENTITY if body.get(k) is not None)
+        known = self._identified.get(bid, frozenset())
+        if have <= known:
             return None
-        if body.get("md5"):
-            if len(self._identified) >= CACHE_LIMIT:
-                self._identified.clear()
-            self._identified.add(bid)
+        if len(self._identified) >= CACHE_LIMIT:
+            self._identified.clear()
+        self._identified[bid] = known | have
         return (*(body.get(k) for k in self._IDENTITY), bid)
 
     def _write_binary(self, db: sqlite3.Connection, docs: list[Document],

@@ -1,0 +1,267 @@
+"""The MetadataStore port's behaviour suite: every adapter must give these answers unchanged.
+
+The fixtures (``tests/support/index_stores.py``) are parametrized over the adapters; the OpenSearch
+ones carry the ``opensearch`` marker (``-m "not opensearch"`` runs the embedded adapter alone).
+Data: ``tests/support/index_data.py`` - a hand-made catalogue (binaries A-E, answers written out
+below), the Azul fixture events and realistic generated events, all through intake and the shared
+encoder. Expected answers come either from the catalogue table or from a Python oracle over the
+encoded documents, so that security is checked on realistic data for several users.
+
+Aggregating reads (feature values, pivots, statuses, sources, deletes) continue in
+``test_metadata_store_aggregates.py``.
+"""
+
+# ruff: noqa: F811 - pytest fixtures imported from tests/support/index_stores.py are parameters here
+from __future__ import annotations
+
+import pytest
+
+from azul_metastore.errors import BadRequest, InvalidInput
+from azul_metastore.index.port import MetadataStore
+from azul_metastore.query import parse
+from azul_metastore.security import EncodedSecurity
+from tests.support.index_data import NAMES, A, B, C, D, E, Oracle, md5
+from tests.support.index_stores import dataset, loaded, store  # noqa: F401 (fixtures)
+
+CATALOGUE = set(NAMES)
+USERS = ("low", "med", "high", "high_org2", "high_all", "system")
+
+
+def names(shas: list[str] | set[str]) -> set[str]:
+    """The catalogue letters among ``shas`` (generated binaries may match broad queries too)."""
+    return {NAMES[s] for s in shas if s in NAMES}
+
+
+# (query, user, expected catalogue binaries) - the query language held to one answer (§6.1)
+QUERIES = [
+    # case rules: unquoted and single quotes ignore case, double quotes and := respect it
+    ("features_map.tag:malware", "system", "ABE"),
+    ("features_map.tag:'MALWARE'", "system", "ABE"),
+    ('features_map.tag:"malware"', "system", "B"),
+    ('features_map.tag:"Malware"', "system", "AE"),
+    ("features_map.tag:=Malware", "system", "AE"),
+    # prefixes keep the case rule of their quoting
+    ("features_map.tag:mal*", "system", "ABE"),
+    ('features_map.tag:"Mal*"', "system", "AE"),
+    ("magic:pe32*", "system", "A"),
+    ("author.name:PE*", "system", "ABE"),
+    # cross-document AND (root) vs DOCAND (one document)
+    ("features_map.tag:malware features_map.section:.text", "system", "AE"),
+    ("features_map.tag:malware AND features_map.section:.text", "system", "AE"),
+    ("features_map.tag:malware DOCAND features_map.section:.text", "system", "E"),
+    ("(features_map.tag:malware AND features_map.section:.text)", "system", "AE"),
+    ("source.name:samples (features_map.tag:malware AND features_map.section:.text)", "system", ""),
+    ("source.name:virustotal (features_map.tag:malware AND features_map.section:.text)", "system", "E"),
+    ("features_map.tag:malware features_map.section:.text", "low", "A"),
+    # OR and NOT are evaluated on one document; NOT needs the field present
+    ('features_map.tag:"malware" OR features_map.tag:"Malware"', "system", "ABE"),
+    ("features_map.section:.data OR filename:inner.exe", "system", "BC"),
+    ("NOT features_map.tag:malware", "system", "D"),
+    ("NOT source.name:samples", "system", "E"),
+    ("(features_map.tag:malware OR features_map.tag:confidential) author.category:user", "system", "ABDE"),
+    # numbers, ranges and size units
+    ("features_map.count:>10", "system", "B"),
+    ("features_map.count:<=5", "system", "A"),
+    ("features_map.count:[1 TO 10]", "system", "A"),
+    ("features_map.count:(5 TO 50]", "system", "B"),
+    ("size:>1mb", "system", "B"),
+    ("size:[1kb TO 4kib]", "system", "A"),
+    ("size:<200", "system", "C"),
+    ("depth:1", "system", "C"),
+    ("depth:>=1", "system", "C"),
+    # fields of documents, identity, lineage, references, enriched parts
+    ("action:extracted", "system", "C"),
+    ("source.name:virustotal features_map.tag:malware", "system", "E"),
+    ("source.references.user:alice", "system", "AC"),
+    ("source.encoded_references.value:CAROL", "system", "D"),
+    ("features.enriched.hostname:evil.example.com", "system", "A"),
+    ("features.enriched.port:8080", "system", "A"),
+    ('features.enriched.filepath:"C:/Windows/x.exe"', "system", "A"),
+    ("filename:inner.exe", "system", "C"),
+    (f"parent.sha256:{A.upper()}", "system", "C"),
+    ("track_link:", "system", "C"),
+    (f"md5:{md5('A')}", "system", "A"),
+    (f"sha256:{B.upper()}", "system", "B"),
+    ('file_format:"executable/windows/dll"', "system", "C"),
+    ('security:"LOW"', "system", "ACE"),
+    ("features_map.nosuchfeature:x", "system", ""),
+    # bare terms: hashes (whole or hex prefix), file format / magic / mime prefixes
+    (md5("C"), "system", "C"),
+    (B.upper(), "system", "B"),
+    (A[:10] + "*", "system", "A"),
+    ('"executable/windows/pe32"', "system", "A"),
+    ('"executable/windows"', "system", "AC"),
+    ('"Executable/windows"', "system", ""),
+    ('"application/x-dosexec"', "system", "AC"),
+    # tags
+    ("binary.tag:apt-x", "system", "AB"),
+    ("binary.tag:apt-x", "low", "A"),
+    ("feature.tag:bad", "system", "ABE"),
+    # security: each user sees binaries only through documents they may read
+    ("features_map.tag:malware", "low", "A"),
+    ("features_map.tag:malware", "med", "AB"),
+    ("features_map.tag:malware", "high", "ABE"),
+    ("features_map.tag:confidential", "high", ""),
+    ("features_map.tag:confidential", "high_all", "D"),
+    ("features_map.section:.rsrc", "low", ""),
+    ("features_map.section:.text", "low", "A"),
+]
+
+
+@pytest.mark.parametrize(("text", "user", "expected"), QUERIES)
+def test_query_language(loaded: MetadataStore, dataset, text: str, user: str, expected: str) -> None:
+    access = dataset.access(user)
+    found = loaded.find(parse(text), access, limit=1000)
+    assert names(found) == set(expected)
+    assert loaded.count(parse(text), access) == len(found)
+
+
+def test_require_submission_and_the_x_i_filters(loaded: MetadataStore, dataset) -> None:
+    query = parse("features_map.section:.rsrc")
+    low = dataset.access("low")
+    assert names(loaded.find(query, low, require_submission=False)) == {"E"}
+    assert loaded.count(query, low, require_submission=False) == 1
+    med_apple = dataset.access("med", include=["REL:APPLE"])
+    assert names(loaded.find(parse("features_map.tag:malware"), med_apple)) == {"B"}
+    high_not_medium = dataset.access("high", exclude=["MEDIUM"])
+    assert names(loaded.find(parse("features_map.tag:malware"), high_not_medium)) == {"A"}
+
+
+@pytest.mark.parametrize(("text", "error"), [
+    ("nosuch.field:x", InvalidInput), ("action:>5", InvalidInput), ("binary.tag:nobody-uses-this", BadRequest),
+    ("feature.tag:nobody-uses-this", BadRequest)])
+def test_bad_queries_are_refused(loaded: MetadataStore, dataset, text: str, error: type[Exception]) -> None:
+    with pytest.raises(error):
+        loaded.find(parse(text), dataset.access("system"))
+
+
+@pytest.mark.parametrize("user", USERS)
+def test_counts_and_listing_match_what_the_user_may_see(loaded: MetadataStore, dataset, user: str) -> None:
+    access = dataset.access(user)
+    oracle = Oracle(dataset.documents)
+    assert loaded.count(None, access) == len(oracle.binaries(access))
+    assert loaded.count(None, access, require_submission=False) == len(oracle.binaries(access, False))
+    pages, after = [], None
+    while True:
+        page = loaded.list_binaries(None, access, after, 17)
+        if after is None:
+            assert page.total == len(oracle.binaries(access))
+        pages += page.items
+        if len(page.items) < 17:
+            break
+        after = page.after
+    assert pages == sorted(oracle.binaries(access))
+    assert set(loaded.find(None, access, limit=10_000)) == oracle.binaries(access)
+
+
+def test_find_sorts_by_newest_visible_document(loaded: MetadataStore, dataset) -> None:
+    query = parse(" OR ".join(md5(n) for n in "ABCDE"))
+    system = dataset.access("system")
+    for sort in ("timestamp", "source.timestamp"):
+        assert loaded.find(query, system, sort=sort) == [E, D, C, B, A]
+        assert loaded.find(query, system, sort=sort, ascending=True) == [A, B, C, D, E]
+        assert loaded.find(query, system, sort=sort, limit=2) == [E, D]
+    assert set(loaded.find(query, system)) == {A, B, C, D, E}
+    assert loaded.find(query, dataset.access("low"), sort="timestamp") == [C, A]
+
+
+def test_lookup_hashes(loaded: MetadataStore, dataset) -> None:
+    low, system = dataset.access("low"), dataset.access("system")
+    fixture_sha = "2bd322c8784fe18426cae39c7a23e8e8330f8510ad4ac6102bdd9bb28c2fba35"
+    hashes = [md5("A"), md5("B").upper(), E, "f2f76d16e17c971eecd77f1597f88e2b", "0" * 40]
+    assert loaded.lookup_hashes(hashes, system) == {
+        md5("A"): [A], md5("B").upper(): [B], E: [E], "f2f76d16e17c971eecd77f1597f88e2b": [fixture_sha],
+        "0" * 40: []}
+    # E is visible to low through its LOW enrichment; B not at all
+    assert loaded.lookup_hashes(hashes, low) == {
+        md5("A"): [A], md5("B").upper(): [], E: [E], "f2f76d16e17c971eecd77f1597f88e2b": [fixture_sha],
+        "0" * 40: []}
+
+
+def _bodies(dataset, sha256: str) -> list[dict]:
+    return [d.body for d in dataset.documents
+            if d.doc_type == "binary2" and d.body.get("sha256") == sha256 and "action" in d.body]
+
+
+def test_documents_round_trip_newest_first_and_filtered(loaded: MetadataStore, dataset) -> None:
+    system, low = dataset.access("system"), dataset.access("low")
+    docs = loaded.documents([A], system)
+    assert docs == sorted(_bodies(dataset, A), key=lambda b: b["timestamp"], reverse=True)
+    assert [d["action"] for d in docs] == ["enriched", "sourced"]
+    assert [d["action"] for d in loaded.documents([A, C], system, actions=["extracted"])] == ["extracted"]
+    assert [d["author"]["name"] for d in loaded.documents([A, B], system, author_name="pefile")] == ["pefile"] * 2
+    assert [d["sha256"] for d in loaded.documents([A, B, C], system, newer_than="2024-01-03T00:30:00Z")] == [C, B]
+    assert [d["sha256"] for d in loaded.documents([A, B, C], system, limit=2)] == [C, B]
+    assert [d["action"] for d in loaded.documents([E], low)] == ["enriched"]
+    assert loaded.documents([B, D], low) == []
+    assert loaded.documents([], system) == []
+
+
+@pytest.mark.parametrize("user", USERS)
+def test_documents_never_leak(loaded: MetadataStore, dataset, user: str) -> None:
+    access = dataset.access(user)
+    everything = sorted(Oracle(dataset.documents).binaries(dataset.access("system"), False))
+    docs = loaded.documents(everything, access)
+    assert all(access.can_see(EncodedSecurity.from_dict(d["encoded_security"])) for d in docs)
+    assert len(docs) == len(Oracle(dataset.documents).metadata(access))
+
+
+def test_linked_children_and_parents(loaded: MetadataStore, dataset) -> None:
+    system, low = dataset.access("system"), dataset.access("low")
+    children = loaded.linked(A, system, "children", None, 10)
+    assert [d["sha256"] for d in children.items] == [C] and children.total == 1
+    assert children.items[0]["parent"]["sha256"] == A
+    parents = loaded.linked(C, low, "parents", None, 10)
+    assert [d["parent"]["sha256"] for d in parents.items] == [A] and parents.total == 1
+    assert loaded.linked(B, system, "children", None, 10).items == []
+    assert loaded.linked("f" * 64, system, "children", None, 10).total == 0
+
+
+@pytest.mark.parametrize("user", ["low", "high_all"])
+def test_linked_pages_match_the_oracle(loaded: MetadataStore, dataset, user: str) -> None:
+    access = dataset.access(user)
+    links: dict[str, set[str]] = {}
+    for body in Oracle(dataset.documents).metadata(access):
+        if body.get("parent"):
+            links.setdefault(body["parent"]["sha256"], set()).add(body["sha256"])
+    busiest = sorted(links, key=lambda p: (-len(links[p]), p))[:3]
+    for parent in busiest:
+        seen, after, first = [], None, True
+        while True:
+            page = loaded.linked(parent, access, "children", after, 2)
+            if first:
+                assert page.total == len(links[parent])
+                first = False
+            seen += [d["sha256"] for d in page.items]
+            if len(page.items) < 2:
+                break
+            after = page.after
+        assert seen == sorted(links[parent])
+
+
+def test_stream_sources_and_identities(loaded: MetadataStore, dataset) -> None:
+    system, low = dataset.access("system"), dataset.access("low")
+    assert loaded.stream_sources(A, system) == [("samples", "content")]
+    assert loaded.stream_sources(E, system) == [("virustotal", "content")]
+    assert loaded.stream_sources(E, low) == []
+    ids = loaded.identities([A, C, "f" * 64])
+    assert set(ids) == {A, C}
+    assert ids[A]["md5"] == md5("A") and ids[A]["file_format"] == "executable/windows/pe32"
+    assert ids[A]["size"] == 2048 and ids[A]["mime"] == "application/x-dosexec"
+    assert ids[C]["file_format"] == "executable/windows/dll" and ids[C]["sha256"] == C
+    assert loaded.identities([]) == {}
+
+
+@pytest.mark.parametrize("kind", ["ssdeep", "tlsh"])
+@pytest.mark.parametrize("user", ["low", "system"])
+def test_fuzzy_hashes(loaded: MetadataStore, dataset, kind: str, user: str) -> None:
+    access = dataset.access(user)
+    oracle = Oracle(dataset.documents)
+    visible = oracle.binaries(access, False)
+    having: dict[str, set[str]] = {}
+    for body in oracle.metadata(dataset.access("system")):
+        if body.get(kind):
+            having.setdefault(body["sha256"], set()).add(body[kind])
+    pairs = list(loaded.fuzzy_hashes(kind, access))
+    assert {s for s, _ in pairs} == set(having) & visible
+    assert all(value in having[s] for s, value in pairs)

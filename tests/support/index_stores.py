@@ -1,0 +1,74 @@
+"""Fixtures of the MetadataStore behaviour suite: one store per adapter, empty or loaded.
+
+Import them into a test module (``from tests.support.index_stores import store, loaded, dataset``).
+The OpenSearch adapter gets a fresh partition per store (``azul.<partition>.*``), so tests never see
+each other's documents; its indices and templates are deleted afterwards.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+
+from azul_metastore.index.port import MetadataStore
+from azul_metastore.index.sqlite import SqliteMetadataStore
+from tests.support.index_data import Dataset
+
+ENFORCED = frozenset({"s-tlp-amber-strict"})
+OPEN = frozenset({"s-low"})
+
+
+def _sqlite(request: pytest.FixtureRequest, folder: Path) -> MetadataStore:
+    return SqliteMetadataStore(folder / f"index-{uuid.uuid4().hex[:8]}.sqlite3", cache_mb=64)
+
+
+def _opensearch(request: pytest.FixtureRequest, folder: Path) -> MetadataStore:
+    from azul_metastore.index.opensearch import OpenSearchMetadataStore
+    from azul_metastore.index.opensearch.client import new_client
+
+    url = request.getfixturevalue("opensearch_url")
+    partition = f"t{uuid.uuid4().hex[:12]}"
+    client = new_client(url)
+
+    def cleanup() -> None:
+        admin = new_client(url)
+        admin.indices.delete(index=f"azul.o.{partition}.*,azul.x.{partition}.*", ignore_unavailable=True,
+                             allow_no_indices=True, expand_wildcards="all")
+        for doc_type in ("binary2", "status", "plugin", "annotation"):
+            admin.indices.delete_index_template(name=f"azul.{partition}.{doc_type}", ignore=404)
+        admin.close()
+
+    request.addfinalizer(cleanup)
+    return OpenSearchMetadataStore(client, partition, open_labels=OPEN, enforced=ENFORCED)
+
+
+ADAPTERS: dict[str, Callable[[pytest.FixtureRequest, Path], MetadataStore]] = {
+    "sqlite": _sqlite, "opensearch": _opensearch}
+PARAMS = ["sqlite", pytest.param("opensearch", marks=pytest.mark.opensearch)]
+
+
+@pytest.fixture(scope="session")
+def dataset() -> Dataset:
+    return Dataset()
+
+
+@pytest.fixture(params=PARAMS)
+def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[MetadataStore]:
+    """An empty store of each adapter, for tests that write or delete."""
+    built = ADAPTERS[request.param](request, tmp_path)
+    yield built
+    built.close()
+
+
+@pytest.fixture(scope="module", params=PARAMS)
+def loaded(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory,
+           dataset: Dataset) -> Iterator[MetadataStore]:
+    """A store of each adapter holding every document of the dataset; read-only tests share it."""
+    built = ADAPTERS[request.param](request, tmp_path_factory.mktemp("index"))
+    built.write(dataset.documents)
+    built.refresh()
+    yield built
+    built.close()
