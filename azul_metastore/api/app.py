@@ -10,6 +10,7 @@ from fastapi import FastAPI
 from azul_metastore import __version__
 from azul_metastore.api.errors import install_error_handlers
 from azul_metastore.api.routes import content_views as content_views_routes
+from azul_metastore.api.routes import downloads as downloads_routes
 from azul_metastore.api.routes import events as events_routes
 from azul_metastore.api.routes import features as features_routes
 from azul_metastore.api.routes import plugins as plugins_routes
@@ -17,6 +18,8 @@ from azul_metastore.api.routes import security as security_routes
 from azul_metastore.api.routes import sources as sources_routes
 from azul_metastore.api.routes import statistics as statistics_routes
 from azul_metastore.api.routes import streams as streams_routes
+from azul_metastore.api.routes import submit as submit_routes
+from azul_metastore.api.routes import tags as tags_routes
 from azul_metastore.api.routes import users as users_routes
 from azul_metastore.app import Services
 
@@ -29,6 +32,9 @@ ROUTERS = [
     (sources_routes.router, "/api/v0"),
     (statistics_routes.router, "/api/v0"),
     (content_views_routes.router, "/api/v0"),
+    (submit_routes.router, "/api/v0"),
+    (downloads_routes.router, "/api/v0"),
+    (tags_routes.router, "/api/v0"),
     (users_routes.router, "/api/v0"),
     (security_routes.router, "/api"),  # /api/v0/security..., /api/v1/security/... (restapi-server paths)
 ]
