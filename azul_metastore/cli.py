@@ -232,6 +232,246 @@ _ingest_command("status", "Ingest status events into the index.")
 _ingest_command("download", "Ingest download events into the index (as statuses).")
 
 
+# --- OpenSearch ------------------------------------------------------------------------------------
+
+
+@main.command("force-update-templates")
+@click.pass_context
+def force_update_templates(ctx: click.Context) -> None:
+    """Put the OpenSearch index templates of this partition and add new mapping fields to its indices.
+
+    Mappings only grow: a changed field type is refused, and then a new METASTORE_PARTITION and a
+    reingest are needed.
+
+    Example:
+
+        METASTORE_OPENSEARCH_URL=http://127.0.0.1:9200 azul-metastore force-update-templates
+    """
+    from azul_metastore.index.opensearch.admin import force_update_templates as update
+
+    updated = update(_settings(ctx))
+    click.echo(f"updated templates: {', '.join(updated)}")
+
+
+def _admin_client(settings: Settings, no_input: bool):
+    """The security-admin client: admin credentials from settings, else (interactive) asked for."""
+    from azul_metastore.errors import ConfigError
+    from azul_metastore.index.opensearch.client import client_from_settings, new_client
+
+    if settings.opensearch_admin_username and settings.opensearch_admin_password.get_secret_value():
+        return client_from_settings(settings, admin=True)
+    if no_input:
+        raise ConfigError("--no-input needs METASTORE_OPENSEARCH_ADMIN_USERNAME and "
+                          "METASTORE_OPENSEARCH_ADMIN_PASSWORD")
+    choice = click.prompt("authenticate with 1) username/password 2) JWT 3) OAuth token", type=click.Choice("123"))
+    verify = settings.certificate_verification
+    if choice == "1":
+        user = click.prompt("username", default=settings.opensearch_admin_username)
+        return new_client(settings.opensearch_url, user, click.prompt("password", hide_input=True),
+                          verify_certs=verify)
+    token = click.prompt("token", hide_input=True)
+    return new_client(settings.opensearch_url, verify_certs=verify, headers={"Authorization": f"Bearer {token}"})
+
+
+@main.command("apply-opensearch-config")
+@click.option("--rolesmapping", is_flag=True, help="also map each label (as a backend role) to its role")
+@click.option("--print-only", is_flag=True, help="print the requests and exit without contacting OpenSearch")
+@click.option("--no-input", is_flag=True, help="never prompt; admin credentials must be in the settings")
+@click.pass_context
+def apply_opensearch_config(ctx: click.Context, rolesmapping: bool, print_only: bool, no_input: bool) -> None:
+    """Create the OpenSearch security roles (one per label, azul_read with document-level security,
+    azul_write) and, with --rolesmapping, their role mappings. Existing ones are left unchanged.
+
+    Credentials: METASTORE_OPENSEARCH_ADMIN_USERNAME / _PASSWORD, or asked for.
+
+    Example:
+
+        azul-metastore apply-opensearch-config --rolesmapping --no-input
+    """
+    from azul_metastore.index.opensearch.admin import apply_opensearch_config as apply
+    from azul_metastore.index.opensearch.admin import print_opensearch_config
+
+    settings = _settings(ctx)
+    if rolesmapping:
+        click.echo("role mappings will be applied too")
+    if print_only:
+        click.echo(print_opensearch_config(settings, rolesmapping))
+        return
+    if not no_input:
+        click.confirm(f"apply the security configuration to {settings.opensearch_url}?", abort=True)
+    outcomes = apply(settings, _admin_client(settings, no_input), rolesmapping)
+    for outcome in outcomes:
+        click.echo(f"{outcome.result}: {outcome.path}")
+    if any(o.result.startswith("failed") for o in outcomes):
+        ctx.exit(1)
+
+
+# --- lifecycle: age-off, purge, lost tasks -------------------------------------------------------
+
+
+def _lifecycle(ctx: click.Context):
+    from azul_metastore.lifecycle.jobs import lifecycle
+
+    return lifecycle(_services(ctx))
+
+
+@main.command("age-off")
+@click.option("--dry-run", is_flag=True, help="print what would be deleted and delete nothing")
+@click.option("--loop", is_flag=True, help="keep running, one pass every --interval seconds")
+@click.option("--interval", type=float, default=None,
+              help="seconds between passes with --loop [default: METASTORE_AGE_OFF_INTERVAL_SECONDS]")
+@click.pass_context
+def age_off(ctx: click.Context, dry_run: bool, loop: bool, interval: float | None) -> None:
+    """Delete data older than its retention: submissions per source (expire_events_after), statuses
+    (status_expire_events), binaries left without a submission with their results, and stored bytes
+    no kept submission lists; tags of removed binaries are disabled.
+
+    Example:
+
+        azul-metastore age-off --dry-run
+    """
+    import signal
+    import threading
+
+    from azul_metastore.lifecycle.jobs import run_age_off_loop
+    from azul_metastore.server import configure_logging
+
+    life = _lifecycle(ctx)
+    if not loop:
+        for line in life.age_off().run(dry_run=dry_run).lines():
+            click.echo(line)
+        return
+    configure_logging(life.services.settings)
+    stop = threading.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda *_: stop.set())
+    every = interval if interval is not None else life.services.settings.age_off_interval_seconds
+    run_age_off_loop(life.age_off(), every, stop, on_report=lambda r: [click.echo(x) for x in r.lines()])
+
+
+@main.group("purge")
+def purge_group() -> None:
+    """Purge metadata and data: simulate by default (count what matches), --purge to delete.
+
+    A purge removes the matching documents, every descendant left without another parent, their
+    results, statuses and stored bytes, and buries the ids so a replay of the event log does not
+    bring them back. It is journalled under METASTORE_DATA_DIR/purge: a purge that was interrupted
+    finishes when run again.
+    """
+
+
+def _purge(ctx: click.Context, kind: str, value: str, timestamp: str | None, really: bool) -> None:
+    import getpass
+
+    from azul_metastore.audit import audit
+    from azul_metastore.lifecycle.purge import PurgeRequest
+
+    request = PurgeRequest(kind, value, timestamp)  # type: ignore[arg-type]
+    purger = _lifecycle(ctx).purger()
+    if not really:
+        found = purger.simulate(request).events
+        click.echo(f"simulation: {found} documents match {kind} {value}; run again with --purge to delete them")
+        return
+    user = f"cli:{getpass.getuser()}"
+    total = max(1, purger.simulate(request).events)
+    with click.progressbar(length=total, label="purging", file=sys.stderr, show_pos=True) as bar:
+        results = purger.purge(request, user, progress=lambda _step, n: bar.update(n))
+    audit("purge", user=user, request_id=request.key, kind=kind, value=value, timestamp=timestamp,
+          events_purged=results.events_purged, binaries_purged=results.binaries_purged)
+    click.echo(f"purged {results.events_purged} documents; stored streams: {results.binaries_purged} deleted, "
+               f"{results.binaries_kept} kept")
+
+
+_REALLY = click.option("--purge", "really", is_flag=True, help="delete for real (the default only simulates)")
+
+
+@purge_group.command("binary")
+@click.argument("sha256")
+@_REALLY
+@click.pass_context
+def purge_binary(ctx: click.Context, sha256: str, really: bool) -> None:
+    """Purge a binary, its descendants without another parent, their results and bytes.
+
+    Example:
+
+        azul-metastore purge binary 2bd322c8784fe18426cae39c7a23e8e8330f8510ad4ac6102bdd9bb28c2fba35 --purge
+    """
+    _purge(ctx, "binary", sha256, None, really)
+
+
+@purge_group.command("submission")
+@click.argument("track_source_references")
+@click.option("--timestamp", required=True, help="the submission's source.timestamp, e.g. 2024-01-31T12:00:00Z")
+@_REALLY
+@click.pass_context
+def purge_submission(ctx: click.Context, track_source_references: str, timestamp: str, really: bool) -> None:
+    """Purge one submission (its track_source_references and source.timestamp) and what it brought.
+
+    Example:
+
+        azul-metastore purge submission samples.0f3c... --timestamp 2024-01-31T12:00:00Z --purge
+    """
+    _purge(ctx, "submission", track_source_references, timestamp, really)
+
+
+@purge_group.command("author")
+@click.argument("track_author")
+@_REALLY
+@click.pass_context
+def purge_author(ctx: click.Context, track_author: str, really: bool) -> None:
+    """Purge everything an author produced (TRACK_AUTHOR is category.name.version).
+
+    Example:
+
+        azul-metastore purge author plugin.unzipper.1.0 --purge
+    """
+    _purge(ctx, "author", track_author, None, really)
+
+
+@purge_group.command("link")
+@click.argument("track_link")
+@_REALLY
+@click.pass_context
+def purge_link(ctx: click.Context, track_link: str, really: bool) -> None:
+    """Purge a parent→child link (TRACK_LINK) and the child if that was its only parent.
+
+    Example:
+
+        azul-metastore purge link PARENT.CHILD.2024_01_31T12_00_00Z.user.alice. --purge
+    """
+    _purge(ctx, "link", track_link, None, really)
+
+
+@main.command("process-lost-tasks")
+@click.option("--loop", is_flag=True, help="keep running, one pass every METASTORE_LOST_TASK_CHECK_SECONDS")
+@click.pass_context
+def process_lost_tasks(ctx: click.Context, loop: bool) -> None:
+    """Retry plugin tasks handed out through `active` that never finished (or failed with a
+    transient error): published again to the plugin's retry lane up to METASTORE_RETRY_MAX_ATTEMPTS
+    times, then ended with an error-network "lost task" status. Safe to run in several processes.
+
+    Example:
+
+        azul-metastore process-lost-tasks --loop
+    """
+    import signal
+    import threading
+
+    from azul_metastore.server import configure_logging
+
+    lost = _lifecycle(ctx).lost_tasks()
+    if not loop:
+        report = lost.run_once()
+        click.echo(f"read {report.statuses} statuses; retried {report.retried}, lost {report.lost}, "
+                   f"failed for good {report.failed}")
+        return
+    configure_logging(_settings(ctx))
+    stop = threading.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda *_: stop.set())
+    lost.run(stop)
+
+
 # --- serve ----------------------------------------------------------------------------------------
 
 
