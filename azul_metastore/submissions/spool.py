@@ -16,6 +16,7 @@ import codecs
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO
+from urllib.parse import parse_qsl
 
 from python_multipart import MultipartParser
 from python_multipart.exceptions import FormParserError
@@ -86,8 +87,10 @@ class MultipartSpooler:
     def __init__(self, content_type: str, workdir: Path, *, max_bytes: int,
                  file_fields: frozenset[str] = FILE_FIELDS) -> None:
         kind, params = parse_options_header(content_type or "")
-        if kind != b"multipart/form-data" or b"boundary" not in params:
-            raise BadRequest("the body must be multipart/form-data (with a boundary); "
+        # httpx (so azul-client) sends a form without files, e.g. a dataless submission, url-encoded
+        self._urlencoded: bytearray | None = bytearray() if kind == b"application/x-www-form-urlencoded" else None
+        if self._urlencoded is None and (kind != b"multipart/form-data" or b"boundary" not in params):
+            raise BadRequest("the body must be multipart/form-data (with a boundary) or url-encoded; "
                              f"got {content_type or 'no content type'!r}")
         charset = params.get(b"charset", b"utf-8")
         try:
@@ -104,7 +107,8 @@ class MultipartSpooler:
         self._part = _Part()
         self._header_name = b""
         self._header_value = b""
-        self._error: Exception | None = None
+        if self._urlencoded is not None:
+            return
         self._parser = MultipartParser(params[b"boundary"], {
             "on_part_begin": self._on_part_begin,
             "on_part_data": self._on_part_data,
@@ -115,7 +119,7 @@ class MultipartSpooler:
             "on_headers_finished": self._on_headers_finished,
         })
 
-    # --- parser callbacks (errors are kept and re-raised from feed: the parser swallows none) -----
+    # --- parser callbacks (our errors propagate out of parser.write, through feed) ------------------
 
     def _on_part_begin(self) -> None:
         self._part = _Part()
@@ -182,12 +186,26 @@ class MultipartSpooler:
         if self._received > self.max_bytes:
             raise PayloadTooLarge(f"the upload is larger than the limit of {self.max_bytes} bytes",
                                   limit=self.max_bytes)
+        if self._urlencoded is not None:
+            self._urlencoded += chunk
+            if len(self._urlencoded) > MAX_FIELD_BYTES:
+                raise BadRequest(f"a url-encoded form may be at most {MAX_FIELD_BYTES} bytes; send files as "
+                                 "multipart/form-data")
+            return
         try:
             self._parser.write(chunk)
         except FormParserError as exc:
             raise BadRequest(f"the multipart body cannot be parsed: {exc}") from exc
 
     def finish(self) -> SpooledForm:
+        if self._urlencoded is not None:
+            try:
+                pairs = parse_qsl(self._urlencoded.decode(self._charset), keep_blank_values=True, strict_parsing=False)
+            except UnicodeDecodeError as exc:
+                raise BadRequest(f"the form is not valid {self._charset} text") from exc
+            for name, value in pairs:
+                self.form.fields.setdefault(name, []).append(value)
+            return self.form
         try:
             self._parser.finalize()
         except FormParserError as exc:
