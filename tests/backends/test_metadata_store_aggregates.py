@@ -250,3 +250,25 @@ def test_disable_annotations(store: MetadataStore, dataset) -> None:
     store.refresh()
     assert store.annotations(system, kind="fv_tag") == []
     _ = (B, D, E)
+
+
+def test_lifecycle_primitives(store: MetadataStore, dataset) -> None:
+    if not hasattr(store, "bury"):
+        pytest.skip("this adapter has no lifecycle primitives yet")
+    store.write([*dataset.catalogue, *dataset.statuses])
+    selected = store.select(Selector(source_name="samples"))
+    assert [(s["sha256"], s["action"]) for s in selected] == [(A, "sourced"), (B, "sourced"), (C, "extracted"),
+                                                             (D, "sourced")]
+    assert selected[2]["parent"] == A and selected[0]["parent"] is None
+    assert [s["sha256"] for s in store.select(Selector(source_name="samples"), limit=2)] == [A, B]
+    assert store.count_selected(Selector(source_name="samples")) == (4, 4)
+    assert store.count_selected(Selector(sha256=A)) == (2, 1)
+    assert [(c["sha256"], c["parent"]) for c in store.child_links([A, B])] == [(C, A)]
+    assert store.count_statuses_before("2024-03-01T00:00:00Z") == 1
+    of_a = sorted(d.id for d in dataset.statuses if d.body["entity"]["input"]["entity"]["sha256"] == A)
+    assert len(of_a) == 2 and sorted(store.delete_statuses_of([A])) == of_a
+    assert [s["entity"]["input"]["entity"]["sha256"] for s in store.statuses(dataset.access("system"))] == [B]
+    store.bury(["x1", "x2"], "2024-05-01T00:00:00+00:00")
+    store.bury(["x1"], "2024-04-01T00:00:00Z")
+    store.bury(["x2"], "2024-06-01T00:00:00Z")
+    assert store.buried(["x1", "x2", "x3"]) == {"x1": "2024-05-01T00:00:00Z", "x2": "2024-06-01T00:00:00Z"}

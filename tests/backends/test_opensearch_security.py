@@ -76,5 +76,5 @@ def test_roles_from_apply_opensearch_config_make_opensearch_refuse_documents(
     finally:
         admin.indices.delete(index=f"azul.o.{partition}.*,azul.x.{partition}.*", ignore_unavailable=True,
                              allow_no_indices=True)
-        for doc_type in ("binary2", "status", "plugin", "annotation"):
+        for doc_type in ("binary2", "status", "plugin", "annotation", "tombstone"):
             admin.indices.delete_index_template(name=f"azul.{partition}.{doc_type}", ignore=404)

@@ -37,7 +37,7 @@ def _opensearch(request: pytest.FixtureRequest, folder: Path) -> MetadataStore:
         admin = new_client(url)
         admin.indices.delete(index=f"azul.o.{partition}.*,azul.x.{partition}.*", ignore_unavailable=True,
                              allow_no_indices=True, expand_wildcards="all")
-        for doc_type in ("binary2", "status", "plugin", "annotation"):
+        for doc_type in ("binary2", "status", "plugin", "annotation", "tombstone"):
             admin.indices.delete_index_template(name=f"azul.{partition}.{doc_type}", ignore=404)
         admin.close()
 

@@ -18,7 +18,7 @@ from opensearchpy import OpenSearch, helpers
 
 from azul_metastore.errors import BackendUnavailable, InvalidInput
 from azul_metastore.index.documents import Document
-from azul_metastore.index.opensearch import reads, reads_aggs
+from azul_metastore.index.opensearch import lifecycle, reads, reads_aggs
 from azul_metastore.index.opensearch.client import translated
 from azul_metastore.index.opensearch.templates import DOC_TYPES, IndexNames, Templates
 from azul_metastore.index.port import Page, PivotResult, ReferenceGroup, Selector, SortKey, StatusCount
@@ -222,6 +222,29 @@ class OpenSearchMetadataStore:
             answer = self.client.update_by_query(index=self.alias("annotation"), body=body, refresh=True,
                                                  conflicts="proceed")
         return int(answer.get("updated", 0))
+
+    # --- lifecycle primitives (in lifecycle.py) -------------------------------------------------
+
+    def select(self, selector: Selector, limit: int | None = None) -> list[dict[str, Any]]:
+        return lifecycle.select(self, selector, limit)
+
+    def count_selected(self, selector: Selector) -> tuple[int, int]:
+        return lifecycle.count_selected(self, selector)
+
+    def child_links(self, parent_sha256s: Sequence[str]) -> list[dict[str, Any]]:
+        return lifecycle.child_links(self, parent_sha256s)
+
+    def count_statuses_before(self, timestamp: str) -> int:
+        return lifecycle.count_statuses_before(self, timestamp)
+
+    def delete_statuses_of(self, sha256s: Sequence[str]) -> list[str]:
+        return lifecycle.delete_statuses_of(self, sha256s)
+
+    def bury(self, ids: Sequence[str], timestamp: str) -> None:
+        lifecycle.bury(self, ids, timestamp)
+
+    def buried(self, ids: Sequence[str]) -> dict[str, str]:
+        return lifecycle.buried(self, ids)
 
     # --- reads (in reads.py and reads_aggs.py) -------------------------------------------------
 

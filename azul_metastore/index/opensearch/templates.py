@@ -30,7 +30,7 @@ from azul_metastore.index.opensearch.client import translated
 
 log = logging.getLogger(__name__)
 
-DOC_TYPES = ("binary2", "status", "plugin", "annotation")
+DOC_TYPES = ("binary2", "status", "plugin", "annotation", "tombstone")
 #: bumped when a mapping changes incompatibly (then reingest into a new partition, §1.4)
 TEMPLATE_VERSION = 20250519
 #: longest keyword value indexed, as Azul's ``ignore_above``
@@ -182,8 +182,13 @@ def annotation_mapping() -> dict[str, Any]:
     return {"dynamic": "strict", "properties": props}
 
 
+def tombstone_mapping() -> dict[str, Any]:
+    """Ids of purged documents and when they were purged (``ms`` for comparisons)."""
+    return {"dynamic": "strict", "properties": {"timestamp": {"type": "date"}, "ms": {"type": "long"}}}
+
+
 MAPPINGS = {"binary2": binary2_mapping, "status": status_mapping, "plugin": plugin_mapping,
-            "annotation": annotation_mapping}
+            "annotation": annotation_mapping, "tombstone": tombstone_mapping}
 
 _ANALYSIS = {
     "analyzer": {
