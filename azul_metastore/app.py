@@ -158,6 +158,9 @@ def build_workers(services: Services) -> list:
             workers.append(Worker(f"ingest-{model}", run))
         else:
             workers.append(Worker(f"ingest-{model}", build_ingestor(services, model).run))
+    from azul_metastore.lifecycle.jobs import workers as lifecycle_workers
+
+    workers += lifecycle_workers(services)  # age-off and lost-task processing on their schedules
     return workers
 
 

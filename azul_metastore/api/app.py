@@ -13,7 +13,9 @@ from azul_metastore.api.routes import content_views as content_views_routes
 from azul_metastore.api.routes import downloads as downloads_routes
 from azul_metastore.api.routes import events as events_routes
 from azul_metastore.api.routes import features as features_routes
+from azul_metastore.api.routes import lifecycle as lifecycle_routes
 from azul_metastore.api.routes import plugins as plugins_routes
+from azul_metastore.api.routes import purge as purge_routes
 from azul_metastore.api.routes import security as security_routes
 from azul_metastore.api.routes import sources as sources_routes
 from azul_metastore.api.routes import statistics as statistics_routes
@@ -36,6 +38,8 @@ ROUTERS = [
     (downloads_routes.router, "/api/v0"),
     (tags_routes.router, "/api/v0"),
     (users_routes.router, "/api/v0"),
+    (purge_routes.router, "/api/v0"),
+    (lifecycle_routes.router, "/api/v0"),
     (security_routes.router, "/api"),  # /api/v0/security..., /api/v1/security/... (restapi-server paths)
 ]
 

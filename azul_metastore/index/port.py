@@ -109,6 +109,37 @@ class MetadataStore(Protocol):
 
     def delete_statuses_before(self, timestamp: str) -> int: ...
 
+    # --- lifecycle (age-off, purge: lifecycle/) -------------------------------------------------
+
+    def select(self, selector: Selector, limit: int | None = None) -> list[dict[str, Any]]:
+        """What ``delete(selector)`` would delete (same shape, plus the ``parent`` sha256 of link
+        documents), oldest first, at most ``limit``; purge journals it before deleting."""
+        ...
+
+    def count_selected(self, selector: Selector) -> tuple[int, int]:
+        """(documents, distinct binaries) matching ``selector``, for dry runs."""
+        ...
+
+    def child_links(self, parent_sha256s: Sequence[str]) -> list[dict[str, Any]]:
+        """Link documents (``select`` shape) whose parent is one of these binaries: what a purge
+        cascade removes below a binary that lost every submission."""
+        ...
+
+    def count_statuses_before(self, timestamp: str) -> int: ...
+
+    def delete_statuses_of(self, sha256s: Sequence[str]) -> list[str]:
+        """Delete the status documents about these binaries; return their ids."""
+        ...
+
+    def bury(self, ids: Sequence[str], timestamp: str) -> None:
+        """Record purged document ids: a later write of one of them whose event is not newer than
+        ``timestamp`` is dropped by the indexer (a replay must not bring purged data back)."""
+        ...
+
+    def buried(self, ids: Sequence[str]) -> dict[str, str]:
+        """Which of ``ids`` are buried, with the time they were purged."""
+        ...
+
     # --- binaries ------------------------------------------------------------------------------
 
     def find(

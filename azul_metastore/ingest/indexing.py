@@ -25,6 +25,7 @@ from azul_metastore.index.documents import Document, EncodeError
 from azul_metastore.index.encoder import Encoder
 from azul_metastore.index.port import MetadataStore
 from azul_metastore.ingest import metrics
+from azul_metastore.lifecycle.tombstones import drop_buried
 from azul_metastore.settings import Settings
 
 MODELS = ("binary", "plugin", "status", "download")
@@ -62,6 +63,8 @@ class IndexResult:
     written: int = 0
     duplicates: int = 0
     aged_off: int = 0
+    #: documents dropped because a purge removed them (a replay must not bring them back)
+    buried: int = 0
     rejected: list[Rejected] = field(default_factory=list)
 
 
@@ -109,6 +112,7 @@ class EventIndexer:
                     newest[doc.id] = (stamp, doc)
                 metrics.INGEST.labels(model, "success", _plugin_label(event)).inc()
             docs = [doc for _, doc in newest.values()]
+        docs, result.buried = drop_buried(self.store, docs)
         self.store.write(docs)
         self.cache.add(pending)
         result.written = len(docs)

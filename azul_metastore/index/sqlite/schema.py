@@ -95,6 +95,11 @@ MIGRATIONS: list[list[str]] = [
         "CREATE INDEX annotations_sha256 ON annotations (sha256) WHERE sha256 IS NOT NULL",
         "CREATE INDEX annotations_fv ON annotations (feature_name, feature_value) WHERE feature_name IS NOT NULL",
     ],
+    # 2: purge tombstones (lifecycle/tombstones.py): ids of purged documents and when they were
+    # purged, so a replay of the event log does not write them back.
+    [
+        "CREATE TABLE tombstones (doc_id TEXT PRIMARY KEY, ts INTEGER NOT NULL) WITHOUT ROWID",
+    ],
 ]
 
 SCHEMA_VERSION = len(MIGRATIONS)

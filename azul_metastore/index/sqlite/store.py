@@ -21,7 +21,7 @@ import orjson
 from azul_metastore.errors import BackendUnavailable
 from azul_metastore.index.documents import Document
 from azul_metastore.index.port import Page, PivotResult, ReferenceGroup, Selector, SortKey, StatusCount
-from azul_metastore.index.sqlite import reads, reads_features
+from azul_metastore.index.sqlite import lifecycle, reads, reads_features
 from azul_metastore.index.sqlite.schema import migrate
 from azul_metastore.index.sqlite.terms import searchable, tokens_and_values
 from azul_metastore.query.ast import Node
@@ -370,6 +370,29 @@ class SqliteMetadataStore:
     def delete_statuses_before(self, timestamp: str) -> int:
         with self._write() as db:
             return db.execute("DELETE FROM statuses WHERE ts < ?", (epoch_ms(timestamp),)).rowcount
+
+    # --- lifecycle primitives (SQL in lifecycle.py) --------------------------------------------
+
+    def select(self, selector: Selector, limit: int | None = None) -> list[dict[str, Any]]:
+        return lifecycle.select(self, selector, limit)
+
+    def count_selected(self, selector: Selector) -> tuple[int, int]:
+        return lifecycle.count_selected(self, selector)
+
+    def child_links(self, parent_sha256s: Sequence[str]) -> list[dict[str, Any]]:
+        return lifecycle.child_links(self, parent_sha256s)
+
+    def count_statuses_before(self, timestamp: str) -> int:
+        return lifecycle.count_statuses_before(self, timestamp)
+
+    def delete_statuses_of(self, sha256s: Sequence[str]) -> list[str]:
+        return lifecycle.delete_statuses_of(self, sha256s)
+
+    def bury(self, ids: Sequence[str], timestamp: str) -> None:
+        lifecycle.bury(self, ids, timestamp)
+
+    def buried(self, ids: Sequence[str]) -> dict[str, str]:
+        return lifecycle.buried(self, ids)
 
     # --- reads (SQL in reads.py) ---------------------------------------------------------------
 
