@@ -1,0 +1,104 @@
+"""Age-off with a controlled clock on the embedded backends: expired submissions of a 1-day source,
+their orphaned children, results, statuses, tags and bytes go; a binary also submitted to a
+keep-forever source keeps everything that source holds."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime, timedelta
+
+from click.testing import CliRunner
+
+from azul_metastore.app import Services
+from azul_metastore.cli import main
+from azul_metastore.index.documents import Document
+from azul_metastore.lifecycle.clock import ManualClock
+from azul_metastore.lifecycle.jobs import lifecycle
+from azul_metastore.models.events import utc_iso
+from azul_metastore.settings import Settings
+from tests.conftest import TEST_SOURCES
+from tests.support.lineage import docs_of, ingest, refs_of, sha, submission, system
+
+
+def recent(hours: float) -> str:
+    return utc_iso(datetime.now(UTC).replace(microsecond=0) - timedelta(hours=hours))
+
+
+def tag(services: Services, name: str, value: str) -> None:
+    body = {"type": "entity_tag", "sha256": sha(name), "tag": value, "owner": "alice", "timestamp": recent(1),
+            "security": "OFFICIAL", "encoded_security": {}}
+    services.index.write([Document("annotation", f"{sha(name)}.{value}", body)])
+
+
+def status(services: Services, name: str, when: str) -> None:
+    given = docs_of(services, name)[0]
+    event = {"model_version": 6, "kafka_key": "tmp", "timestamp": when,
+             "author": {"name": "peinfo", "category": "plugin", "version": "1"},
+             "entity": {"status": "completed", "input": {
+                 "model_version": 6, "kafka_key": "k", "timestamp": when, "author": given["author"],
+                 "action": "sourced", "dequeued": f"k.peinfo.1.{name}",
+                 "source": {"name": "testing", "timestamp": when, "path": [
+                     {"sha256": sha(name), "action": "sourced", "timestamp": when, "author": {"name": "uploader"}}]},
+                 "entity": {"sha256": sha(name), "datastreams": [{"label": "content", "sha256": sha(name)}]}}}}
+    assert not services.intake.post("status", [event]).failures
+    ingest(services, "status")
+
+
+def populate(services: Services) -> None:
+    when = recent(2)
+    submission(services, "testing", when, "t-root", {"t-root": ["t-child"], "t-child": ["t-grandchild"]})
+    submission(services, "testing", when, "both", {"both": ["both-child"]})
+    submission(services, "samples", when, "both", results=False, refs={"user": "carol"})
+    ingest(services)
+    tag(services, "t-root", "nasty")
+    tag(services, "both", "keep-me")
+    status(services, "t-root", when)
+
+
+def test_dry_run_counts_and_deletes_nothing(services: Services) -> None:
+    populate(services)
+    life = lifecycle(services)
+    life.clock = ManualClock(offset=timedelta(days=15))
+    report = life.age_off().run(dry_run=True)
+    assert report.submissions == {"testing": 5}  # one submission document per binary (results carry none)
+    assert report.binaries == {"testing": 5}
+    assert report.statuses == 1
+    assert any("would delete" in line for line in report.lines())
+    assert docs_of(services, "t-root") and services.index.statuses(system(services))
+
+
+def test_age_off_removes_expired_submissions_and_what_only_they_held(services: Services) -> None:
+    populate(services)
+    life = lifecycle(services)
+    life.clock = ManualClock(offset=timedelta(hours=12))  # the submissions are not a day old yet
+    assert life.age_off().run().documents == 0
+    life.clock = ManualClock(offset=timedelta(days=15))
+    report = life.age_off().run()
+    for gone in ("t-root", "t-child", "t-grandchild", "both-child"):
+        assert docs_of(services, gone) == [], gone
+        assert refs_of(services, gone) == set(), gone
+    kept = docs_of(services, "both")
+    assert {d["source"]["name"] for d in kept if d.get("source")} == {"samples"}
+    assert any(d["action"] == "enriched" for d in kept)  # its results stay with it
+    assert refs_of(services, "both") == {"samples"}
+    assert services.index.statuses(system(services)) == []
+    tags = {t["tag"]: t.get("state") for t in services.index.annotations(system(services), include_disabled=True)}
+    assert tags == {"nasty": "disabled", "keep-me": None}
+    assert report.tags_disabled == 1 and report.orphans >= 4 and report.streams_deleted >= 5
+    # a second pass finds nothing more to do
+    again = life.age_off().run()
+    assert again.documents == 0 and again.orphans == 0 and again.streams_deleted == 0
+
+
+def test_expired_events_are_dropped_when_replayed(services: Services, settings: Settings) -> None:
+    submission(services, "testing", recent(30), "late", results=False)  # older than the 1-day retention
+    ingest(services)
+    assert docs_of(services, "late") == []
+
+
+def test_cli_dry_run(settings: Settings, monkeypatch) -> None:
+    monkeypatch.setenv("METASTORE_DATA_DIR", str(settings.data_dir))
+    monkeypatch.setenv("METASTORE_SOURCES", json.dumps(TEST_SOURCES))
+    result = CliRunner().invoke(main, ["age-off", "--dry-run"])
+    assert result.exit_code == 0, result.output
+    assert "source testing: would delete 0 submission documents" in result.output
