@@ -9,7 +9,7 @@ document the caller may not read.
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, Literal
 
 from azul_metastore.errors import InvalidInput
@@ -291,3 +291,34 @@ def selector_query(selector: Selector) -> Query:
     if not clauses:
         raise InvalidInput("a delete needs at least one condition; refusing to delete everything")
     return {"bool": {"filter": [METADATA, *clauses]}}
+
+
+def document_stats(store: OpenSearchMetadataStore, sha256: str, access: Access, author_name: str | None,
+                   newer_than: str | None) -> tuple[int, str | None]:
+    clauses: list[Query] = [METADATA, {"term": {"sha256": sha256}}]
+    if author_name:
+        clauses.append({"term": {"author.name": author_name}})
+    if newer_than:
+        epoch_ms(newer_than)
+        clauses.append({"range": {"timestamp": {"gt": newer_than}}})
+    body = {"size": 0, "track_total_hits": True, "query": visible(access, *clauses),
+            "aggs": {"newest": {"max": {"field": "timestamp"}}}}
+    answer = search(store, "binary2", body, "counting documents")
+    newest = answer["aggregations"]["newest"]["value"]
+    if newest is None:
+        return 0, None
+    # milliseconds always shown, as the embedded index formats times it computes
+    text = datetime.fromtimestamp(newest / 1000, UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    return int(answer["hits"]["total"]["value"]), text
+
+
+def visible_binaries(store: OpenSearchMetadataStore, sha256s: Sequence[str], access: Access) -> set[str]:
+    if not sha256s:
+        return set()
+    return set(_sha256s(store, visible(access, METADATA, {"terms": {"sha256": list(sha256s)}}), "checking binaries"))
+
+
+def feature_names(store: OpenSearchMetadataStore, access: Access) -> list[str]:
+    body = {"size": 0, "query": visible(access, METADATA),
+            "aggs": {"n": {"terms": {"field": "features.name", "size": 65_536, "order": {"_key": "asc"}}}}}
+    return [b["key"] for b in search(store, "binary2", body, "listing feature names")["aggregations"]["n"]["buckets"]]

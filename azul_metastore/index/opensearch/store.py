@@ -266,6 +266,16 @@ class OpenSearchMetadataStore:
                   limit: int | None = None) -> list[dict[str, Any]]:
         return reads.documents(self, sha256s, access, actions, author_name, newer_than, limit)
 
+    def document_stats(self, sha256: str, access: Access, *, author_name: str | None = None,
+                       newer_than: str | None = None) -> tuple[int, str | None]:
+        return reads.document_stats(self, sha256, access, author_name, newer_than)
+
+    def visible_binaries(self, sha256s: Sequence[str], access: Access) -> set[str]:
+        return reads.visible_binaries(self, sha256s, access)
+
+    def feature_names(self, access: Access) -> list[str]:
+        return reads.feature_names(self, access)
+
     def linked(self, sha256: str, access: Access, direction: Literal["children", "parents"],
                after: str | None, limit: int) -> Page:
         return reads.linked(self, sha256, access, direction, after, limit)
