@@ -9,6 +9,7 @@ from fastapi import FastAPI
 
 from azul_metastore import __version__
 from azul_metastore.api.errors import install_error_handlers
+from azul_metastore.api.routes import binaries as binaries_routes
 from azul_metastore.api.routes import content_views as content_views_routes
 from azul_metastore.api.routes import downloads as downloads_routes
 from azul_metastore.api.routes import events as events_routes
@@ -29,6 +30,7 @@ from azul_metastore.app import Services
 ROUTERS = [
     (events_routes.router, "/api/v2"),
     (streams_routes.router, "/api/v3"),
+    (binaries_routes.router, "/api/v0"),
     (features_routes.router, "/api/v0"),
     (plugins_routes.router, "/api/v0"),
     (sources_routes.router, "/api/v0"),

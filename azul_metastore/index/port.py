@@ -90,6 +90,20 @@ class PivotResult:
     binaries: int = 0
 
 
+@dataclass(slots=True)
+class SubmissionRow:
+    """One visible metadata document of a binary that has a submission part: which source, when,
+    at what depth, with which references; whether it carries a ``content`` stream; its filenames."""
+
+    sha256: str
+    source: str
+    timestamp: str | None
+    depth: int
+    references: dict[str, Any] = field(default_factory=dict)
+    has_content: bool = False
+    filenames: list[str] = field(default_factory=list)
+
+
 class MetadataStore(Protocol):
     # --- writes (ingestors, tags, lifecycle) ---------------------------------------------------
 
@@ -190,6 +204,51 @@ class MetadataStore(Protocol):
 
     def identities(self, sha256s: Sequence[str]) -> dict[str, dict[str, Any]]:
         """Identification of binaries (hashes, size, file format, magic, mime, tlsh, ssdeep)."""
+        ...
+
+    # --- binaries: what the read API assembles its answers from (search/) ----------------------
+
+    def document_stats(self, sha256: str, access: Access, *, author_name: str | None = None,
+                       newer_than: str | None = None) -> tuple[int, str | None]:
+        """(count, newest ``timestamp``) of a binary's visible metadata documents, optionally only
+        one plugin's or only those newer than a time; (0, None) when there are none."""
+        ...
+
+    def visible_binaries(self, sha256s: Sequence[str], access: Access) -> set[str]:
+        """Which of these binaries have at least one document the caller may see."""
+        ...
+
+    def binary_submissions(self, sha256s: Sequence[str], access: Access) -> list[SubmissionRow]:
+        """One row per visible document with a submission part, for these binaries (find items)."""
+        ...
+
+    def feature_names(self, access: Access) -> list[str]:
+        """Every feature name found on a visible document, sorted."""
+        ...
+
+    def similar_tlsh(self, tlsh: str, access: Access, limit: int) -> list[tuple[str, int]]:
+        """The ``limit`` visible binaries nearest to a TLSH hash by real TLSH distance
+        (``index/tlsh.py``), nearest first, as (sha256, distance); binaries with exactly this hash
+        are left out. InvalidInput for a hash that does not parse."""
+        ...
+
+    def ssdeep_candidates(self, ssdeep: str, access: Access, limit: int) -> list[tuple[str, str]]:
+        """Visible binaries whose ssdeep could score against this one: block size b, 2b or b/2 and
+        a shared 7-gram of chunk or double chunk; (sha256, ssdeep), identical hashes left out."""
+        ...
+
+    def similar_entropy(self, vector: Sequence[int], access: Access, limit: int,
+                        exclude: str | None = None) -> list[tuple[str, int]]:
+        """Visible binaries nearest to an entropy vector (``index/vectors.py``) by Hamming
+        distance, as (sha256, differing bits), nearest first, without ``exclude``."""
+        ...
+
+    def feature_overlaps(self, pairs: Sequence[tuple[str, str]], access: Access, *, author_name: str | None = None,
+                         exclude: str | None = None, min_count: int = 1, limit: int = 1000) -> dict[str, int]:
+        """Visible binaries sharing (feature name, value) pairs with ``pairs`` on documents of one
+        plugin (any when None): sha256 → how many distinct pairs they share, the ``limit`` largest
+        with at least ``min_count``. Values found on very many documents may be skipped as
+        uninformative (as more_like_this does)."""
         ...
 
     # --- features ------------------------------------------------------------------------------

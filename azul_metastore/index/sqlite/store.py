@@ -18,6 +18,7 @@ from typing import Any, Literal
 
 import orjson
 
+import azul_metastore.index.sqlite.reads_binaries as reads_binaries
 from azul_metastore.errors import BackendUnavailable
 from azul_metastore.index.documents import Document
 from azul_metastore.index.port import Page, PivotResult, ReferenceGroup, Selector, SortKey, StatusCount
@@ -494,6 +495,35 @@ class SqliteMetadataStore:
     def source_submissions(self, source: str, access: Access, *, track_source_references: str | None = None,
                            timestamp: str | None = None, limit: int = 100) -> list[ReferenceGroup]:
         return reads_features.source_submissions(self, source, access, track_source_references, timestamp, limit)
+
+    # --- reads for the binaries read API (SQL in reads_binaries.py) ----------------------------
+
+    def document_stats(self, sha256: str, access: Access, *, author_name: str | None = None,
+                       newer_than: str | None = None) -> tuple[int, str | None]:
+        return reads_binaries.document_stats(self, sha256, access, author_name, newer_than)
+
+    def visible_binaries(self, sha256s: Sequence[str], access: Access) -> set[str]:
+        return reads_binaries.visible_binaries(self, sha256s, access)
+
+    def binary_submissions(self, sha256s: Sequence[str], access: Access) -> list[reads_binaries.SubmissionRow]:
+        return reads_binaries.binary_submissions(self, sha256s, access)
+
+    def feature_names(self, access: Access) -> list[str]:
+        return reads_binaries.feature_names(self, access)
+
+    def similar_tlsh(self, tlsh: str, access: Access, limit: int) -> list[tuple[str, int]]:
+        return reads_binaries.similar_tlsh(self, tlsh, access, limit)
+
+    def ssdeep_candidates(self, ssdeep: str, access: Access, limit: int) -> list[tuple[str, str]]:
+        return reads_binaries.ssdeep_candidates(self, ssdeep, access, limit)
+
+    def similar_entropy(self, vector: Sequence[int], access: Access, limit: int,
+                        exclude: str | None = None) -> list[tuple[str, int]]:
+        return reads_binaries.similar_entropy(self, vector, access, limit, exclude)
+
+    def feature_overlaps(self, pairs: Sequence[tuple[str, str]], access: Access, *, author_name: str | None = None,
+                         exclude: str | None = None, min_count: int = 1, limit: int = 1000) -> dict[str, int]:
+        return reads_binaries.feature_overlaps(self, pairs, access, author_name, exclude, min_count, limit)
 
     def refresh(self) -> None:
         """Committed writes are already searchable in SQLite; nothing to wait for."""

@@ -1,0 +1,294 @@
+"""Reads of the embedded index for the binaries read API (``azul_metastore/search/``): document
+counts, visibility, find-item rows, feature names, and the similarity searches.
+
+Similarity is brute force, which measurement allows at this scale: exact TLSH distance over a
+million hashes takes ~0.3 s with numpy (``index/tlsh.py``), so the hashes are kept in memory as a
+table and refreshed incrementally (new binaries have larger ids); candidates are then checked for
+visibility nearest first, so the security filter costs a few look-ups rather than a pass over every
+binary. ssdeep candidates come from the ssdeep index by block-size prefix (the text starts with it).
+
+Every function filters by the caller's security allow-list (``store.allowed(access)``).
+"""
+
+from __future__ import annotations
+
+import threading
+from collections import defaultdict
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import orjson
+
+from azul_metastore.errors import InvalidInput
+from azul_metastore.index.port import SubmissionRow
+from azul_metastore.index.sqlite.reads import _in, _iso, _ms
+from azul_metastore.index.sqlite.terms import token
+from azul_metastore.index.tlsh import TlshTable, parse_tlsh
+from azul_metastore.security import Access
+
+if TYPE_CHECKING:
+    from azul_metastore.index.sqlite.store import SqliteMetadataStore
+
+_CHUNK = 900
+#: ssdeep rows read per block size before giving up on finding more candidates
+_SSDEEP_SCAN = 200_000
+#: a feature value on more documents than this says little about similarity (more_like_this's max_doc_freq)
+_MAX_DOC_FREQ = 20_000
+
+
+def _chunks(items: Sequence[Any], size: int = _CHUNK) -> list[Sequence[Any]]:
+    return [items[i:i + size] for i in range(0, len(items), size)]
+
+
+def document_stats(store: SqliteMetadataStore, sha256: str, access: Access, author_name: str | None,
+                   newer_than: str | None) -> tuple[int, str | None]:
+    allowed = store.allowed(access)
+    sql = (f"SELECT COUNT(*), MAX(d.ts) FROM docs d WHERE d.binary_id = (SELECT id FROM binaries WHERE sha256 = ?)"
+           f" AND {_in(allowed)}")
+    params: list[object] = [sha256]
+    if author_name:
+        sql += " AND d.author_name = ?"
+        params.append(author_name)
+    if newer_than:
+        sql += " AND d.ts > ?"
+        params.append(_ms(newer_than))
+    count, newest = store._db().execute(sql, params).fetchone()
+    return count, (_iso(newest) if newest is not None else None)
+
+
+def visible_ids(store: SqliteMetadataStore, ids: Sequence[int], access: Access) -> set[int]:
+    """Which binary ids have a visible document."""
+    allowed = store.allowed(access)
+    out: set[int] = set()
+    db = store._db()
+    for chunk in _chunks(list(ids)):
+        rows = db.execute(f"SELECT DISTINCT d.binary_id FROM docs d WHERE d.binary_id IN"
+                          f" ({','.join('?' * len(chunk))}) AND {_in(allowed)}", list(chunk)).fetchall()
+        out.update(r[0] for r in rows)
+    return out
+
+
+def visible_binaries(store: SqliteMetadataStore, sha256s: Sequence[str], access: Access) -> set[str]:
+    allowed = store.allowed(access)
+    out: set[str] = set()
+    db = store._db()
+    for chunk in _chunks(list(dict.fromkeys(sha256s))):
+        rows = db.execute(
+            f"SELECT b.sha256 FROM binaries b WHERE b.sha256 IN ({','.join('?' * len(chunk))}) AND EXISTS"
+            f" (SELECT 1 FROM docs d WHERE d.binary_id = b.id AND {_in(allowed)})", list(chunk)).fetchall()
+        out.update(r[0] for r in rows)
+    return out
+
+
+def binary_submissions(store: SqliteMetadataStore, sha256s: Sequence[str], access: Access) -> list[SubmissionRow]:
+    allowed = store.allowed(access)
+    out: list[SubmissionRow] = []
+    db = store._db()
+    for chunk in _chunks(list(dict.fromkeys(sha256s))):
+        rows = db.execute(
+            f"SELECT b.sha256, d.source_name, d.source_ts, d.depth, json_extract(d.body, '$.source.references'),"
+            f" json_extract(d.body, '$.filename'), EXISTS (SELECT 1 FROM json_each(d.body, '$.datastreams') s"
+            f" WHERE json_extract(s.value, '$.label') = 'content')"
+            f" FROM docs d JOIN binaries b ON b.id = d.binary_id WHERE b.sha256 IN ({','.join('?' * len(chunk))})"
+            f" AND d.source_name IS NOT NULL AND {_in(allowed)}", list(chunk)).fetchall()
+        for sha, name, ts, depth, refs, names, content in rows:
+            out.append(SubmissionRow(sha, name, _iso(ts) if ts is not None else None, depth or 0,
+                                     orjson.loads(refs) if refs else {}, bool(content),
+                                     orjson.loads(names) if names else []))
+    return out
+
+
+def feature_names(store: SqliteMetadataStore, access: Access) -> list[str]:
+    allowed = store.allowed(access)
+    rows = store._db().execute(
+        f"SELECT DISTINCT value FROM vals WHERE field = 'features.name' AND {_in(allowed, 'sec_id')} ORDER BY value"
+    ).fetchall()
+    return [r[0] for r in rows]
+
+
+# --- TLSH ----------------------------------------------------------------------------------------
+
+
+class _TlshCache:
+    """Every binary's TLSH as a numpy table, refreshed by binary id (new binaries come last)."""
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.ids = np.zeros(0, dtype=np.int64)
+        self.texts: list[str] = []
+        self.raw = bytearray()
+        self.table = TlshTable(b"", 0)
+        self.max_id = 0
+        self.rows = 0  # rows with a TLSH seen at the last refresh (valid or not)
+
+    def refresh(self, store: SqliteMetadataStore) -> None:
+        db = store._db()
+        (total,) = db.execute("SELECT COUNT(*) FROM binaries WHERE tlsh IS NOT NULL").fetchone()
+        rows = db.execute("SELECT id, tlsh FROM binaries WHERE tlsh IS NOT NULL AND id > ? ORDER BY id",
+                          (self.max_id,)).fetchall()
+        if self.rows + len(rows) != total:
+            # a TLSH was filled in on an older binary, or binaries were deleted: start again
+            self.__init__()  # type: ignore[misc]
+            rows = db.execute("SELECT id, tlsh FROM binaries WHERE tlsh IS NOT NULL ORDER BY id").fetchall()
+        if not rows:
+            return
+        ids, texts = [], []
+        for bid, text in rows:
+            try:
+                self.raw += parse_tlsh(text)
+            except InvalidInput:
+                continue
+            ids.append(bid)
+            texts.append(text)
+        self.rows += len(rows)
+        self.max_id = rows[-1][0]
+        if ids:
+            self.ids = np.concatenate([self.ids, np.asarray(ids, dtype=np.int64)])
+            self.texts += texts
+            self.table = TlshTable(bytes(self.raw), len(self.texts))
+
+
+_caches: dict[int, _TlshCache] = {}
+_caches_lock = threading.Lock()
+
+
+def _tlsh_cache(store: SqliteMetadataStore) -> _TlshCache:
+    with _caches_lock:
+        cache = _caches.get(id(store))
+        if cache is None:
+            cache = _caches[id(store)] = _TlshCache()
+    return cache
+
+
+def _normal(tlsh: str) -> str:
+    text = tlsh.strip().upper()
+    return text[2:] if text.startswith("T1") else text
+
+
+def similar_tlsh(store: SqliteMetadataStore, tlsh: str, access: Access, limit: int) -> list[tuple[str, int]]:
+    query = parse_tlsh(tlsh)
+    cache = _tlsh_cache(store)
+    with cache.lock:
+        cache.refresh(store)
+        ids, texts, table = cache.ids, cache.texts, cache.table
+    if table.size == 0 or limit <= 0:
+        return []
+    found = table.distances(query)
+    order = np.argsort(found, kind="stable")
+    wanted = _normal(tlsh)
+    picked: list[tuple[int, int]] = []
+    start, step = 0, max(limit * 4, 64)
+    while len(picked) < limit and start < len(order):
+        window = [int(i) for i in order[start:start + step] if _normal(texts[int(i)]) != wanted]
+        seen = visible_ids(store, [int(ids[i]) for i in window], access)
+        picked += [(int(ids[i]), int(found[i])) for i in window if int(ids[i]) in seen]
+        start += step
+        step *= 4
+    picked = picked[:limit]
+    names = _sha256s(store, [bid for bid, _ in picked])
+    return [(names[bid], distance) for bid, distance in picked if bid in names]
+
+
+def _sha256s(store: SqliteMetadataStore, ids: Sequence[int]) -> dict[int, str]:
+    out: dict[int, str] = {}
+    for chunk in _chunks(list(ids)):
+        out.update(store._db().execute(f"SELECT id, sha256 FROM binaries WHERE id IN ({','.join('?' * len(chunk))})",
+                                       list(chunk)).fetchall())
+    return out
+
+
+# --- ssdeep --------------------------------------------------------------------------------------
+
+
+def _grams(text: str, n: int = 7) -> set[str]:
+    return {text[i:i + n] for i in range(len(text) - n + 1)}
+
+
+def _split_ssdeep(ssdeep: str) -> tuple[int, str, str]:
+    parts = ssdeep.split(":")
+    if len(parts) != 3 or not parts[0].isdigit():
+        raise InvalidInput(f"ssdeep {ssdeep!r} is not '<blocksize>:<chunk>:<double chunk>'", ssdeep=ssdeep)
+    return int(parts[0]), parts[1], parts[2]
+
+
+def ssdeep_candidates(store: SqliteMetadataStore, ssdeep: str, access: Access, limit: int) -> list[tuple[str, str]]:
+    block, chunk, dchunk = _split_ssdeep(ssdeep)
+    # compare() scores chunks of equal block size, so b pairs chunk with chunk and dchunk with dchunk,
+    # 2b pairs our dchunk with their chunk, b/2 our chunk with their dchunk
+    sizes = {block: (_grams(chunk) | _grams(dchunk)), block * 2: _grams(dchunk)}
+    if block % 2 == 0:
+        sizes[block // 2] = _grams(chunk)
+    db = store._db()
+    candidates: list[tuple[int, str, str]] = []
+    for size, grams in sizes.items():
+        if not grams:
+            continue
+        prefix = f"{size}:"
+        rows = db.execute("SELECT id, sha256, ssdeep FROM binaries WHERE ssdeep >= ? AND ssdeep < ? LIMIT ?",
+                          (prefix, f"{size};", _SSDEEP_SCAN)).fetchall()
+        for bid, sha, other in rows:
+            if other == ssdeep:
+                continue
+            _, c1, c2 = other.split(":", 2) if other.count(":") >= 2 else (0, "", "")
+            if not grams.isdisjoint(_grams(c1) | _grams(c2)):
+                candidates.append((bid, sha, other))
+    seen = visible_ids(store, [c[0] for c in candidates], access)
+    return [(sha, other) for bid, sha, other in candidates if bid in seen][:limit]
+
+
+# --- entropy -------------------------------------------------------------------------------------
+
+_POPCOUNT = np.array([bin(i).count("1") for i in range(256)], dtype=np.int32)
+
+
+def similar_entropy(store: SqliteMetadataStore, vector: Sequence[int], access: Access, limit: int,
+                    exclude: str | None) -> list[tuple[str, int]]:
+    """A scan of the documents that carry an entropy vector (only entropy plugins write them)."""
+    allowed = store.allowed(access)
+    query = np.asarray(vector, dtype=np.int16).astype(np.uint8)
+    best: dict[str, int] = {}
+    rows = store._db().execute(
+        f"SELECT b.sha256, json_extract(d.body, '$.entropy_vector') FROM docs d JOIN binaries b ON b.id = d.binary_id"
+        f" WHERE instr(d.body, '\"entropy_vector\":[') > 0 AND {_in(allowed)}")
+    for sha, text in rows:
+        if sha == exclude or not text:
+            continue
+        other = np.asarray(orjson.loads(text), dtype=np.int16).astype(np.uint8)
+        if other.shape != query.shape:
+            continue
+        bits = int(_POPCOUNT[np.bitwise_xor(query, other)].sum())
+        if bits < best.get(sha, 1 << 30):
+            best[sha] = bits
+    return sorted(best.items(), key=lambda kv: (kv[1], kv[0]))[:limit]
+
+
+# --- shared feature values -----------------------------------------------------------------------
+
+
+def feature_overlaps(store: SqliteMetadataStore, pairs: Sequence[tuple[str, str]], access: Access,
+                     author_name: str | None, exclude: str | None, min_count: int, limit: int) -> dict[str, int]:
+    allowed = store.allowed(access)
+    allowed_set = None if allowed is None else set(allowed)
+    db = store._db()
+    matched: dict[int, set[int]] = defaultdict(set)  # doc rowid -> indexes of the pairs it holds
+    for n, (name, value) in enumerate(dict.fromkeys(pairs)):
+        rows = db.execute("SELECT rowid FROM terms WHERE terms MATCH ? LIMIT ?",
+                          (f'"{token(f"features_map.{name}", value)}"', _MAX_DOC_FREQ + 1)).fetchall()
+        if len(rows) > _MAX_DOC_FREQ:
+            continue
+        for (rowid,) in rows:
+            matched[rowid].add(n)
+    per_binary: dict[int, set[int]] = defaultdict(set)
+    rowids = list(matched)
+    for chunk in _chunks(rowids):
+        sql = f"SELECT id, binary_id, author_name, sec_id FROM docs WHERE id IN ({','.join('?' * len(chunk))})"
+        for rowid, bid, author, sec in db.execute(sql, list(chunk)):
+            if (allowed_set is not None and sec not in allowed_set) or (author_name and author != author_name):
+                continue
+            per_binary[bid] |= matched[rowid]
+    counts = {bid: len(found) for bid, found in per_binary.items() if len(found) >= min_count}
+    names = _sha256s(store, list(counts))
+    ranked = sorted(((names[bid], n) for bid, n in counts.items() if bid in names and names[bid] != exclude),
+                    key=lambda kv: (-kv[1], kv[0]))
+    return dict(ranked[:limit])

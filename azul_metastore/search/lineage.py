@@ -1,0 +1,109 @@
+"""The neighbourhood of a binary (``/nearby``, inventory §6.6): a walk of the lineage graph out from
+a focus binary, collecting parent/child links and the sources its ancestors were submitted to.
+
+The walk follows Azul's: the focus's parents and children first; then up to ten rounds extending
+ancestors upwards and descendants downwards; with cousins, also the other children of ancestors and
+the other parents of descendants, while the round is within the cousin distance and the number of
+cousins under its limit. Once the graph holds more than 200 links, only two nodes are expanded per
+direction and round, so a hub binary cannot make the answer unbounded. Every look-up passes the
+caller's access, so a link the caller may not see is never followed or shown.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from azul_metastore.index.port import MetadataStore
+from azul_metastore.search.models import ReadNearby, ReadNearbyLink
+from azul_metastore.search.summary import event_source, node
+from azul_metastore.security import Access
+
+__all__ = ["COUSINS", "nearby"]
+
+#: include_cousins → (most cousins, most rounds at which cousins are looked for)
+COUSINS: dict[str, tuple[int, int]] = {"no": (0, 0), "yes_small": (100, 1), "yes": (100, 2), "yes_large": (250, 4)}
+PER_NODE = 30
+ROUNDS = 10
+CROWDED = 200
+_LINEAGE_ACTIONS = ("sourced", "extracted", "mapped")
+
+
+@dataclass
+class _Walk:
+    index: MetadataStore
+    access: Access
+    links: dict[str, ReadNearbyLink] = field(default_factory=dict)
+    parents_done: set[str] = field(default_factory=set)
+    children_done: set[str] = field(default_factory=set)
+
+    def _add(self, link: ReadNearbyLink) -> None:
+        self.links.setdefault(link.id, link)
+
+    def parents(self, sha256: str) -> list[str]:
+        """Link this binary to its parents and to the sources it was submitted to directly."""
+        if sha256 in self.parents_done:
+            return []
+        self.parents_done.add(sha256)
+        found = []
+        for doc in self.index.linked(sha256, self.access, "parents", None, PER_NODE).items:
+            self._link(doc)
+            found.append(doc["parent"]["sha256"])
+        for doc in self.index.documents([sha256], self.access, actions=_LINEAGE_ACTIONS, limit=200):
+            source = (doc.get("source") or {}).get("name")
+            if source and (doc.get("depth") or 0) == 0:
+                self._add(ReadNearbyLink(id=f"{doc.get('sha256_author_action')}{source}", child=sha256,
+                                         child_node=node(doc), source=event_source(doc)))
+        return found
+
+    def children(self, sha256: str) -> list[str]:
+        if sha256 in self.children_done:
+            return []
+        self.children_done.add(sha256)
+        found = []
+        for doc in self.index.linked(sha256, self.access, "children", None, PER_NODE).items:
+            self._link(doc)
+            found.append(doc["sha256"])
+        return found
+
+    def _link(self, doc: dict[str, Any]) -> None:
+        parent = doc.get("parent") or {}
+        if not parent.get("sha256") or parent["sha256"] == doc["sha256"] or doc.get("action") not in _LINEAGE_ACTIONS:
+            return
+        parent_saa = (parent.get("encoded") or {}).get("sha256_author_action") or parent["sha256"]
+        self._add(ReadNearbyLink(id=f"{doc.get('sha256_author_action')}.{parent_saa}", child=doc["sha256"],
+                                 parent=parent["sha256"], child_node=node(doc)))
+
+    def expand(self, nodes: list[str], direction: Literal["parents", "children"]) -> list[str]:
+        if len(self.links) > CROWDED:
+            nodes = nodes[:2]
+        step = self.parents if direction == "parents" else self.children
+        found: list[str] = []
+        for sha in nodes:
+            found += [s for s in step(sha) if s not in found]
+        return found
+
+
+def nearby(index: MetadataStore, sha256: str, access: Access, include_cousins: str = "yes") -> ReadNearby:
+    """Links around ``sha256`` the caller may see (sorted by child, format known, source, parent)."""
+    focus = sha256.lower()
+    max_cousins, max_round = COUSINS.get(include_cousins, COUSINS["yes"])
+    walk = _Walk(index, access)
+    ups = walk.parents(focus)
+    downs = walk.children(focus)
+    cousins: set[str] = set()
+    for round_ in range(1, ROUNDS + 1):
+        new_ups = walk.expand(ups, "parents")
+        new_downs = walk.expand(downs, "children")
+        if max_cousins and round_ <= max_round and len(cousins) < max_cousins:
+            side = walk.expand(ups, "children") + walk.expand(downs, "parents")
+            side = [s for s in dict.fromkeys(side) if s != focus and s not in cousins][:max_cousins - len(cousins)]
+            cousins.update(side)
+            new_ups += [s for s in walk.expand(side, "parents") if s not in new_ups]
+            new_downs += [s for s in walk.expand(side, "children") if s not in new_downs]
+        ups, downs = new_ups, new_downs
+        if not ups and not downs:
+            break
+    links = sorted(walk.links.values(), key=lambda link: (
+        link.child, link.child_node.file_format is None, link.source.name if link.source else "", link.parent or ""))
+    return ReadNearby(id_focus=focus, links=links)
