@@ -31,6 +31,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import orjson
+from pydantic import ValidationError
 
 from azul_metastore.events import topics
 from azul_metastore.events.intake import EventIntake
@@ -174,7 +175,13 @@ class LostTasks:
     def _settle(self, task: Task, now: float) -> str:
         """Retry a claimed task or end it; returns which (a ``PassReport`` field)."""
         if task.attempt < self.settings.retry_max_attempts:
-            self.intake.publish_to(topics.retry_lane(task.plugin), [retry_event(task.input)])
+            try:
+                again = retry_event(task.input)
+            except ValidationError as exc:
+                # only an outcome was seen (the dequeue record was lost), and plugins strip the input
+                self.state.settle(task.key, FAILED, now, error=f"cannot be retried: {exc.errors()[0]['msg']}")
+                return "failed"
+            self.intake.publish_to(topics.retry_lane(task.plugin), [again])
             self.state.settle(task.key, RETRIED, now)
             return "retried"
         if task.status in self.transient:

@@ -139,11 +139,15 @@ class TaskState:
     def dequeued(self, rows: Sequence[tuple[str, str, str, str | None, str | None, int, float, float, bytes]]
                  ) -> None:
         """Record tasks handed out: (key, dequeued, plugin, version, sha256, attempt, due, now, input).
-        A task whose outcome arrived first keeps it."""
+        A task whose outcome arrived first keeps it. A retry handed out within the same second as
+        the run it replaces has the same dequeued id (it has one-second resolution), hence the same
+        key: its higher attempt count tells it apart, and it starts the task afresh."""
         with self.write() as db:
             db.executemany(
                 "INSERT INTO tasks (key, dequeued, plugin, version, sha256, attempt, due, updated, input, state,"
-                " status) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, 'pending', 'dequeued') ON CONFLICT (key) DO NOTHING",
+                " status) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, 'pending', 'dequeued') ON CONFLICT (key) DO UPDATE SET"
+                " attempt = excluded.attempt, due = excluded.due, updated = excluded.updated, input = excluded.input,"
+                " state = 'pending', status = 'dequeued', error = NULL WHERE excluded.attempt > tasks.attempt",
                 rows,
             )
 

@@ -282,8 +282,18 @@ class PluginEvent(BaseEvent):
     entity: PluginEntity
 
 
+class StatusInput(BinaryEvent):
+    """The event a status answers, as plugins send it back: azul-runner strips its datastreams (it
+    keeps the sha256 and size), so the per-action datastream rules of §3.2 cannot apply to it."""
+
+    def check_action(self) -> None:
+        if not self.source.path:
+            raise ValueError("source.path must have at least one node (the binary itself)")
+
+
 class StatusEntity(Strict):
-    input: BinaryEvent
+    #: the full event when it validates as one (dispatch's ``dequeued`` statuses), else as plugins send it
+    input: Annotated[BinaryEvent | StatusInput, Field(union_mode="left_to_right")]
     status: StatusEnum
     runtime: float | None = None
     error: str | None = None
