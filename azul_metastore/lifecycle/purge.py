@@ -286,7 +286,7 @@ class _Run:
                 else:
                     kept += 1  # stored again after the purge began: new data
             except NotFound:
-                purged += 1  # gone already (an earlier, interrupted run deleted it)
+                continue  # never stored, or an earlier, interrupted run deleted it
             except InvalidInput:
                 kept += 1  # a source or label the blob store cannot hold never had bytes
             self.progress("streams", 1)

@@ -75,13 +75,13 @@ def test_replay_from_the_start_does_not_resurrect(services: Services, settings: 
 def test_purge_submission_link_and_author(services: Services) -> None:
     build(services)
     purger = lifecycle(services).purger()
-    other = [d for d in docs_of(services, "other") if d["action"] == "sourced"][0]
+    other = next(d for d in docs_of(services, "other") if d["action"] == "sourced")
     res = purger.purge(PurgeRequest("submission", other["track_source_references"], TS2), "tester")
     assert docs_of(services, "other") == []
     assert docs_of(services, "shared")  # still a child of b in the first submission
     # other's submission and result, shared's link from other (results are not per submission)
     assert res.events_purged == 3
-    link = [d for d in docs_of(services, "a1") if d["action"] == "extracted"][0]["track_link"]
+    link = next(d for d in docs_of(services, "a1") if d["action"] == "extracted")["track_link"]
     purger.purge(PurgeRequest("link", link), "tester")
     assert docs_of(services, "a1") == [] and docs_of(services, "a")
     purger.purge(PurgeRequest("author", "plugin.peinfo.1"), "tester")
@@ -93,7 +93,7 @@ def test_purge_submission_link_and_author(services: Services) -> None:
 
 def test_statuses_of_purged_binaries_go(services: Services) -> None:
     build(services)
-    event = [d for d in docs_of(services, "a1") if d["action"] == "extracted"][0]
+    event = next(d for d in docs_of(services, "a1") if d["action"] == "extracted")
     status = {"model_version": 6, "kafka_key": "tmp", "timestamp": TS1,
               "author": {"name": "peinfo", "category": "plugin", "version": "1"},
               "entity": {"status": "completed", "input": {
