@@ -13,6 +13,8 @@ Every function filters by the caller's security allow-list (``store.allowed(acce
 from __future__ import annotations
 
 import threading
+import time
+import weakref
 from collections import defaultdict
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
@@ -111,7 +113,15 @@ def feature_names(store: SqliteMetadataStore, access: Access) -> list[str]:
 
 
 class _TlshCache:
-    """Every binary's TLSH as a numpy table, refreshed by binary id (new binaries come last)."""
+    """Every binary's TLSH as a numpy table, refreshed by binary id (new binaries come last).
+
+    A refresh costs one look-up of the largest binary id, plus reading the new rows. A TLSH filled
+    in later on an older row (a binary first known as someone's parent) is picked up by the full
+    reload every RELOAD_SECONDS; deleted binaries stay in the table until then, harmlessly, since
+    every candidate is checked for visible documents before it is returned.
+    """
+
+    RELOAD_SECONDS = 600.0
 
     def __init__(self) -> None:
         self.lock = threading.Lock()
@@ -120,19 +130,18 @@ class _TlshCache:
         self.raw = bytearray()
         self.table = TlshTable(b"", 0)
         self.max_id = 0
-        self.rows = 0  # rows with a TLSH seen at the last refresh (valid or not)
+        self.loaded_at = time.monotonic()
 
     def refresh(self, store: SqliteMetadataStore) -> None:
         db = store._db()
-        (total,) = db.execute("SELECT COUNT(*) FROM binaries WHERE tlsh IS NOT NULL").fetchone()
-        rows = db.execute("SELECT id, tlsh FROM binaries WHERE tlsh IS NOT NULL AND id > ? ORDER BY id",
-                          (self.max_id,)).fetchall()
-        if self.rows + len(rows) != total:
-            # a TLSH was filled in on an older binary, or binaries were deleted: start again
+        if time.monotonic() - self.loaded_at > self.RELOAD_SECONDS:
             self.__init__()  # type: ignore[misc]
-            rows = db.execute("SELECT id, tlsh FROM binaries WHERE tlsh IS NOT NULL ORDER BY id").fetchall()
-        if not rows:
+        (top,) = db.execute("SELECT COALESCE(MAX(id), 0) FROM binaries").fetchone()
+        if top <= self.max_id:
             return
+        rows = db.execute("SELECT id, tlsh FROM binaries WHERE id > ? AND id <= ? AND tlsh IS NOT NULL",
+                          (self.max_id, top)).fetchall()
+        self.max_id = top
         ids, texts = [], []
         for bid, text in rows:
             try:
@@ -141,23 +150,22 @@ class _TlshCache:
                 continue
             ids.append(bid)
             texts.append(text)
-        self.rows += len(rows)
-        self.max_id = rows[-1][0]
         if ids:
             self.ids = np.concatenate([self.ids, np.asarray(ids, dtype=np.int64)])
             self.texts += texts
             self.table = TlshTable(bytes(self.raw), len(self.texts))
 
 
-_caches: dict[int, _TlshCache] = {}
+# one cache per store object (weakly held: a closed store's table goes with it)
+_caches: weakref.WeakKeyDictionary[SqliteMetadataStore, _TlshCache] = weakref.WeakKeyDictionary()
 _caches_lock = threading.Lock()
 
 
 def _tlsh_cache(store: SqliteMetadataStore) -> _TlshCache:
     with _caches_lock:
-        cache = _caches.get(id(store))
+        cache = _caches.get(store)
         if cache is None:
-            cache = _caches[id(store)] = _TlshCache()
+            cache = _caches[store] = _TlshCache()
     return cache
 
 

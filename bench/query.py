@@ -1,0 +1,196 @@
+"""Read latency of the binaries API's services on the embedded index: hash look-ups, finds by
+feature value, a two-feature pivot, the summary of a binary with 10,000 children, nearby, and TLSH
+top-20. Prints p50/p99 and writes bench/results/query.json.
+
+The index is built from ``bench/generator.py`` events written straight through the shared encoder
+into the SQLite index (no event log, no HTTP), plus one binary with 10,000 extracted children. Reads
+go through the ``azul_metastore.search`` services with a non-system user's access, as a request would
+(HTTP adds about a millisecond).
+
+Targets on embedded SQLite: hash look-ups p99 < 20 ms; feature-value find first page p99 < 200 ms;
+summary of the 10,000-children binary < 1 s; TLSH top-20 over 1,000,000 binaries < 2 s.
+
+Usage: .venv/bin/python -m bench.query [--binaries 1000000] [--queries 50] [--keep DIR]
+
+With ``--keep DIR`` the index stays in DIR and later runs with the same DIR skip the build.
+"""
+
+from __future__ import annotations
+
+import argparse
+import copy
+import gc
+import hashlib
+import json
+import random
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from azul_metastore.index.encoder import Encoder
+from azul_metastore.index.sqlite import SqliteMetadataStore
+from azul_metastore.search import find, lineage, similarity, summary
+from azul_metastore.security import Access, SecurityPolicy
+from azul_metastore.settings import load_settings
+from bench._report import percentile, report
+from bench.generator import SOURCES, EventGenerator
+
+CHILDREN = 10_000
+BATCH = 2000
+
+
+def _child_events(parent: dict[str, Any], n: int) -> list[dict[str, Any]]:
+    """``n`` extracted children of a sourced event (tracking fields as intake would stamp them)."""
+    node = parent["source"]["path"][-1]
+    out = []
+    for i in range(n):
+        sha = hashlib.sha256(b"child-%d" % i).hexdigest()
+        event = copy.deepcopy(parent)
+        child_node = {"sha256": sha, "action": "extracted", "timestamp": parent["timestamp"],
+                      "author": {"name": "unzip", "category": "plugin", "version": "3.0"},
+                      "relationship": {"action": "extracted", "label": "within"}, "filename": f"m{i}.bin"}
+        event.update(action="extracted", author=child_node["author"], kafka_key=f"child-{i}")
+        event["source"]["path"] = [node, child_node]
+        event["entity"] = {"sha256": sha, "md5": hashlib.md5(sha.encode()).hexdigest(), "size": 100 + i,
+                           "features": [{"name": "filename", "type": "filepath", "value": f"m{i}.bin"}],
+                           "datastreams": [{"sha256": sha, "label": "content", "size": 100 + i}]}
+        event["track_authors"] = [*parent["track_authors"], "plugin.unzip.3.0"]
+        event["track_links"] = [f"{node['sha256']}.{sha}.plugin.unzip.3.0"]
+        out.append(event)
+    return out
+
+
+def build(store: SqliteMetadataStore, encoder: Encoder, binaries: int, seed: int) -> dict[str, Any]:
+    """Fill the index with about ``binaries`` binaries; return samples for the queries."""
+    gen = EventGenerator(seed=seed)
+    rng = random.Random(seed)
+    seen: set[str] = set()
+    samples: dict[str, Any] = {"hashes": [], "features": [], "pairs": [], "tlsh": [], "nested": []}
+    parent_event = None
+    started = time.perf_counter()
+    events = 0
+    while len(seen) < binaries:
+        batch = [gen.binary() for _ in range(BATCH)]
+        docs = []
+        for event in batch:
+            entity = event["entity"]
+            seen.add(entity["sha256"])
+            docs += encoder.encode_binary(event).documents
+            if parent_event is None and event["action"] == "sourced":
+                parent_event = event
+            if rng.random() < 0.002:
+                samples["hashes"].append(entity[rng.choice(("sha256", "md5", "sha1"))]
+                                         if entity.get("sha1") else entity["sha256"])
+                if entity.get("tlsh"):
+                    samples["tlsh"].append(entity["tlsh"])
+                if len(event["source"]["path"]) >= 3:
+                    samples["nested"].append(entity["sha256"])
+                values = [(f["name"], f["value"]) for f in entity.get("features") or () if f["type"] == "string"]
+                if len(values) >= 2:
+                    samples["features"].append(values[0])
+                    samples["pairs"].append((values[0], values[-1]))
+        store.write(docs)
+        events += len(batch)
+        if events % 100_000 < BATCH:
+            print(f"  {len(seen):,} binaries from {events:,} events, {time.perf_counter() - started:,.0f} s",
+                  flush=True)
+    assert parent_event is not None
+    children = _child_events(parent_event, CHILDREN)
+    for start in range(0, len(children), BATCH):
+        docs = []
+        for event in children[start:start + BATCH]:
+            docs += encoder.encode_binary(event).documents
+        store.write(docs)
+    samples["hub"] = parent_event["entity"]["sha256"]
+    samples["events"] = events + CHILDREN
+    samples["binaries"] = len(seen) + CHILDREN
+    samples["build_s"] = time.perf_counter() - started
+    return samples
+
+
+def timed(fn: Callable[[int], Any], n: int) -> tuple[float, float]:
+    """(p50, p99) in milliseconds of ``fn(i)`` for i in range(n), after one warm-up call."""
+    fn(0)
+    times = []
+    for i in range(n):
+        started = time.perf_counter()
+        fn(i)
+        times.append((time.perf_counter() - started) * 1000)
+    return percentile(times, 50), percentile(times, 99)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--binaries", type=int, default=1_000_000)
+    parser.add_argument("--queries", type=int, default=50)
+    parser.add_argument("--seed", type=int, default=3)
+    parser.add_argument("--keep", type=Path, help="build the index in this folder and keep it (a later run with"
+                        " the same folder reuses it)")
+    args = parser.parse_args()
+    gc.disable()
+    tmp = tempfile.TemporaryDirectory()
+    folder = args.keep or Path(tmp.name)
+    folder.mkdir(parents=True, exist_ok=True)
+    settings = load_settings(data_dir=folder, sources=SOURCES, prometheus_port=0)
+    policy = SecurityPolicy.from_settings(settings)
+    store = SqliteMetadataStore(folder / "index.sqlite")
+    saved = folder / "query-samples.json"
+    if args.keep and saved.exists():
+        samples = json.loads(saved.read_text())  # an index kept by an earlier run with --keep
+    else:
+        samples = build(store, Encoder(settings, policy), args.binaries, args.seed)
+        saved.write_text(json.dumps(samples))
+    gc.enable()
+    print(f"built {samples['binaries']:,} binaries ({samples['events']:,} events) in {samples['build_s']:,.0f} s")
+    access = Access.for_user(policy, "bench", sorted(policy.vocab.all_labels))
+    n = args.queries
+    rng = random.Random(1)
+    hashes = samples["hashes"]
+    missing = [hashlib.sha256(b"missing-%d" % i).hexdigest() for i in range(2)]
+
+    def by_hashes(i: int) -> None:
+        picked = [*rng.sample(hashes, 10), *missing]
+        found = find.find(store, access, hashes=picked)
+        assert sum(item.exists for item in found.items) >= 10
+
+    def by_feature(i: int) -> None:
+        name, value = samples["features"][i % len(samples["features"])]
+        found = find.find(store, access, term=f'features_map.{name}:"{value}"')
+        assert found.items
+
+    def pivot(i: int) -> None:
+        (n1, v1), (n2, v2) = samples["pairs"][i % len(samples["pairs"])]
+        assert find.find(store, access, term=f'features_map.{n1}:"{v1}" AND features_map.{n2}:"{v2}"').items
+
+    def hub_summary(i: int) -> None:
+        found = summary.summary(store, samples["hub"], access)
+        assert len(found.children) == 100
+
+    def nearby(i: int) -> None:
+        lineage.nearby(store, samples["nested"][i % len(samples["nested"])], access)
+
+    def tlsh_top20(i: int) -> None:
+        assert len(similarity.similar_tlsh(store, samples["tlsh"][i % len(samples["tlsh"])], access).matches) == 20
+
+    figures: dict[str, Any] = {"binaries": samples["binaries"], "events": samples["events"],
+                               "build_s": round(samples["build_s"], 1)}
+    started = time.perf_counter()
+    tlsh_top20(0)
+    figures["tlsh_first_ms (loads the hash table)"] = round((time.perf_counter() - started) * 1000, 1)
+    for name, fn, count in (("find_12_hashes", by_hashes, n), ("find_feature_value", by_feature, n),
+                            ("find_two_features", pivot, n), ("summary_10000_children", hub_summary, max(5, n // 5)),
+                            ("nearby", nearby, n), ("tlsh_top20", tlsh_top20, max(5, n // 5))):
+        p50, p99 = timed(fn, count)
+        figures[f"{name}_p50_ms"] = round(p50, 1)
+        figures[f"{name}_p99_ms"] = round(p99, 1)
+        print(f"  {name}: p50 {p50:,.1f} ms, p99 {p99:,.1f} ms", flush=True)
+    report("query", figures, {"find_12_hashes_p99_ms": "< 20", "find_feature_value_p99_ms": "< 200",
+                              "summary_10000_children_p99_ms": "< 1000", "tlsh_top20_p99_ms": "< 2000"})
+    store.close()
+    tmp.cleanup()
+
+
+if __name__ == "__main__":
+    main()
