@@ -1,5 +1,6 @@
 """The scale-out metadata index adapter (OpenSearch 2.19). Same behaviour as the SQLite adapter,
-proven by ``tests/backends/test_metadata_store.py``; reads live in ``reads.py`` and ``reads_aggs.py``.
+proven by ``tests/backends/test_metadata_store.py``; reads live in ``reads.py``, ``reads_aggs.py`` and
+``reads_similar.py``.
 
 Writes are bulk requests with ``refresh=true``: the port promises that a write is searchable when it
 returns, which Azul only gave ingestors with ``refresh`` on submit. Every read filters by the
@@ -18,10 +19,18 @@ from opensearchpy import OpenSearch, helpers
 
 from azul_metastore.errors import BackendUnavailable, InvalidInput
 from azul_metastore.index.documents import Document
-from azul_metastore.index.opensearch import lifecycle, reads, reads_aggs
+from azul_metastore.index.opensearch import lifecycle, reads, reads_aggs, reads_similar
 from azul_metastore.index.opensearch.client import translated
 from azul_metastore.index.opensearch.templates import DOC_TYPES, IndexNames, Templates
-from azul_metastore.index.port import Page, PivotResult, ReferenceGroup, Selector, SortKey, StatusCount
+from azul_metastore.index.port import (
+    Page,
+    PivotResult,
+    ReferenceGroup,
+    Selector,
+    SortKey,
+    StatusCount,
+    SubmissionRow,
+)
 from azul_metastore.query.ast import Node
 from azul_metastore.security import ANY, Access
 
@@ -340,6 +349,25 @@ class OpenSearchMetadataStore:
     def source_submissions(self, source: str, access: Access, *, track_source_references: str | None = None,
                            timestamp: str | None = None, limit: int = 100) -> list[ReferenceGroup]:
         return reads_aggs.source_submissions(self, source, access, track_source_references, timestamp, limit)
+
+    # --- similarity and find items (in reads_similar.py) ----------------------------------------
+
+    def binary_submissions(self, sha256s: Sequence[str], access: Access) -> list[SubmissionRow]:
+        return reads_similar.binary_submissions(self, sha256s, access)
+
+    def similar_tlsh(self, tlsh: str, access: Access, limit: int) -> list[tuple[str, int]]:
+        return reads_similar.similar_tlsh(self, tlsh, access, limit)
+
+    def ssdeep_candidates(self, ssdeep: str, access: Access, limit: int) -> list[tuple[str, str]]:
+        return reads_similar.ssdeep_candidates(self, ssdeep, access, limit)
+
+    def similar_entropy(self, vector: Sequence[int], access: Access, limit: int,
+                        exclude: str | None = None) -> list[tuple[str, int]]:
+        return reads_similar.similar_entropy(self, vector, access, limit, exclude)
+
+    def feature_overlaps(self, pairs: Sequence[tuple[str, str]], access: Access, *, author_name: str | None = None,
+                         exclude: str | None = None, min_count: int = 1, limit: int = 1000) -> dict[str, int]:
+        return reads_similar.feature_overlaps(self, pairs, access, author_name, exclude, min_count, limit)
 
     # --- plumbing ------------------------------------------------------------------------------
 

@@ -24,6 +24,16 @@ import orjson
 
 from azul_metastore.errors import InvalidInput
 from azul_metastore.index.port import SubmissionRow
+from azul_metastore.index.similarity import (
+    MAX_DOC_FREQ,
+    SSDEEP_SCAN,
+    entropy_query,
+    hamming,
+    normal_tlsh,
+    ssdeep_shares,
+    ssdeep_sizes,
+    submission_key,
+)
 from azul_metastore.index.sqlite.reads import _in, _iso, _ms
 from azul_metastore.index.sqlite.terms import token
 from azul_metastore.index.tlsh import TlshTable, parse_tlsh
@@ -33,10 +43,6 @@ if TYPE_CHECKING:
     from azul_metastore.index.sqlite.store import SqliteMetadataStore
 
 _CHUNK = 900
-#: ssdeep rows read per block size before giving up on finding more candidates
-_SSDEEP_SCAN = 200_000
-#: a feature value on more documents than this says little about similarity (more_like_this's max_doc_freq)
-_MAX_DOC_FREQ = 20_000
 
 
 def _chunks(items: Sequence[Any], size: int = _CHUNK) -> list[Sequence[Any]]:
@@ -98,7 +104,7 @@ def binary_submissions(store: SqliteMetadataStore, sha256s: Sequence[str], acces
             out.append(SubmissionRow(sha, name, _iso(ts) if ts is not None else None, depth or 0,
                                      orjson.loads(refs) if refs else {}, bool(content),
                                      orjson.loads(names) if names else []))
-    return out
+    return sorted(out, key=submission_key)
 
 
 def feature_names(store: SqliteMetadataStore, access: Access) -> list[str]:
@@ -169,12 +175,9 @@ def _tlsh_cache(store: SqliteMetadataStore) -> _TlshCache:
     return cache
 
 
-def _normal(tlsh: str) -> str:
-    text = tlsh.strip().upper()
-    return text[2:] if text.startswith("T1") else text
-
-
 def similar_tlsh(store: SqliteMetadataStore, tlsh: str, access: Access, limit: int) -> list[tuple[str, int]]:
+    """Nearest first, ties by sha256 (as every adapter): candidates are read on past the ``limit``-th
+    while they tie with it, so the order of the table never decides which tied binary is kept."""
     query = parse_tlsh(tlsh)
     cache = _tlsh_cache(store)
     with cache.lock:
@@ -184,18 +187,21 @@ def similar_tlsh(store: SqliteMetadataStore, tlsh: str, access: Access, limit: i
         return []
     found = table.distances(query)
     order = np.argsort(found, kind="stable")
-    wanted = _normal(tlsh)
+    wanted = normal_tlsh(tlsh)
     picked: list[tuple[int, int]] = []
     start, step = 0, max(limit * 4, 64)
-    while len(picked) < limit and start < len(order):
-        window = [int(i) for i in order[start:start + step] if _normal(texts[int(i)]) != wanted]
+    while start < len(order):
+        if len(picked) >= limit and int(found[order[start]]) > picked[limit - 1][1]:
+            break
+        window = [int(i) for i in order[start:start + step] if normal_tlsh(texts[int(i)]) != wanted]
         seen = visible_ids(store, [int(ids[i]) for i in window], access)
         picked += [(int(ids[i]), int(found[i])) for i in window if int(ids[i]) in seen]
         start += step
         step *= 4
-    picked = picked[:limit]
     names = _sha256s(store, [bid for bid, _ in picked])
-    return [(names[bid], distance) for bid, distance in picked if bid in names]
+    ranked = sorted(((names[bid], distance) for bid, distance in picked if bid in names),
+                    key=lambda kv: (kv[1], kv[0]))
+    return ranked[:limit]
 
 
 def _sha256s(store: SqliteMetadataStore, ids: Sequence[int]) -> dict[int, str]:
@@ -209,37 +215,16 @@ def _sha256s(store: SqliteMetadataStore, ids: Sequence[int]) -> dict[int, str]:
 # --- ssdeep --------------------------------------------------------------------------------------
 
 
-def _grams(text: str, n: int = 7) -> set[str]:
-    return {text[i:i + n] for i in range(len(text) - n + 1)}
-
-
-def _split_ssdeep(ssdeep: str) -> tuple[int, str, str]:
-    parts = ssdeep.split(":")
-    if len(parts) != 3 or not parts[0].isdigit():
-        raise InvalidInput(f"ssdeep {ssdeep!r} is not '<blocksize>:<chunk>:<double chunk>'", ssdeep=ssdeep)
-    return int(parts[0]), parts[1], parts[2]
-
-
 def ssdeep_candidates(store: SqliteMetadataStore, ssdeep: str, access: Access, limit: int) -> list[tuple[str, str]]:
-    block, chunk, dchunk = _split_ssdeep(ssdeep)
-    # compare() scores chunks of equal block size, so b pairs chunk with chunk and dchunk with dchunk,
-    # 2b pairs our dchunk with their chunk, b/2 our chunk with their dchunk
-    sizes = {block: (_grams(chunk) | _grams(dchunk)), block * 2: _grams(dchunk)}
-    if block % 2 == 0:
-        sizes[block // 2] = _grams(chunk)
+    """Block sizes in ``ssdeep_sizes`` order, each read in (ssdeep, sha256) order as every adapter does."""
     db = store._db()
     candidates: list[tuple[int, str, str]] = []
-    for size, grams in sizes.items():
-        if not grams:
-            continue
+    for size, grams in ssdeep_sizes(ssdeep).items():
         prefix = f"{size}:"
-        rows = db.execute("SELECT id, sha256, ssdeep FROM binaries WHERE ssdeep >= ? AND ssdeep < ? LIMIT ?",
-                          (prefix, f"{size};", _SSDEEP_SCAN)).fetchall()
+        rows = db.execute("SELECT id, sha256, ssdeep FROM binaries WHERE ssdeep >= ? AND ssdeep < ?"
+                          " ORDER BY ssdeep, sha256 LIMIT ?", (prefix, f"{size};", SSDEEP_SCAN)).fetchall()
         for bid, sha, other in rows:
-            if other == ssdeep:
-                continue
-            _, c1, c2 = other.split(":", 2) if other.count(":") >= 2 else (0, "", "")
-            if not grams.isdisjoint(_grams(c1) | _grams(c2)):
+            if other != ssdeep and ssdeep_shares(grams, other):
                 candidates.append((bid, sha, other))
     seen = visible_ids(store, [c[0] for c in candidates], access)
     return [(sha, other) for bid, sha, other in candidates if bid in seen][:limit]
@@ -247,14 +232,11 @@ def ssdeep_candidates(store: SqliteMetadataStore, ssdeep: str, access: Access, l
 
 # --- entropy -------------------------------------------------------------------------------------
 
-_POPCOUNT = np.array([bin(i).count("1") for i in range(256)], dtype=np.int32)
-
-
 def similar_entropy(store: SqliteMetadataStore, vector: Sequence[int], access: Access, limit: int,
                     exclude: str | None) -> list[tuple[str, int]]:
     """A scan of the documents that carry an entropy vector (only entropy plugins write them)."""
     allowed = store.allowed(access)
-    query = np.asarray(vector, dtype=np.int16).astype(np.uint8)
+    query = entropy_query(vector)
     best: dict[str, int] = {}
     rows = store._db().execute(
         f"SELECT b.sha256, json_extract(d.body, '$.entropy_vector') FROM docs d JOIN binaries b ON b.id = d.binary_id"
@@ -262,11 +244,8 @@ def similar_entropy(store: SqliteMetadataStore, vector: Sequence[int], access: A
     for sha, text in rows:
         if sha == exclude or not text:
             continue
-        other = np.asarray(orjson.loads(text), dtype=np.int16).astype(np.uint8)
-        if other.shape != query.shape:
-            continue
-        bits = int(_POPCOUNT[np.bitwise_xor(query, other)].sum())
-        if bits < best.get(sha, 1 << 30):
+        bits = hamming(query, orjson.loads(text))
+        if bits is not None and bits < best.get(sha, 1 << 30):
             best[sha] = bits
     return sorted(best.items(), key=lambda kv: (kv[1], kv[0]))[:limit]
 
@@ -282,8 +261,8 @@ def feature_overlaps(store: SqliteMetadataStore, pairs: Sequence[tuple[str, str]
     matched: dict[int, set[int]] = defaultdict(set)  # doc rowid -> indexes of the pairs it holds
     for n, (name, value) in enumerate(dict.fromkeys(pairs)):
         rows = db.execute("SELECT rowid FROM terms WHERE terms MATCH ? LIMIT ?",
-                          (f'"{token(f"features_map.{name}", value)}"', _MAX_DOC_FREQ + 1)).fetchall()
-        if len(rows) > _MAX_DOC_FREQ:
+                          (f'"{token(f"features_map.{name}", value)}"', MAX_DOC_FREQ + 1)).fetchall()
+        if len(rows) > MAX_DOC_FREQ:
             continue
         for (rowid,) in rows:
             matched[rowid].add(n)
