@@ -189,6 +189,9 @@ def find(index: MetadataStore, access: Access, *, term: str | None = None, hashe
         candidates = list(dict.fromkeys(h.lower() for h in hashes))
         matched = index.visible_binaries(candidates, access)
         found = [s for s in candidates if s in matched]
+    elif query is None:
+        # hashes alone: one indexed look-up per hash beats a search over every document
+        found = list(dict.fromkeys(s for shas in index.lookup_hashes(hashes, access).values() for s in shas))
     else:
         clause = _hash_clause(hashes)
         combined = clause if query is None else And((query, clause))
