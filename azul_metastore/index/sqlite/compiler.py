@@ -19,6 +19,8 @@ import sqlite3
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
+import orjson
+
 from azul_metastore.errors import BadRequest, InvalidInput
 from azul_metastore.index.sqlite.terms import is_token_field, token
 from azul_metastore.query.ast import And, DocAnd, Match, Node, Not, Or, Range, Term, keys
@@ -192,9 +194,11 @@ class Compiler:
                     compiled.params += [key, text]
                 return compiled
             compiled = self._tokens([token(key, text)])
-            if case_sensitive:
-                compiled.sql += " AND has_value(d.body, ?, ?)"
-                compiled.params += [key, text]
+            if case_sensitive and self._other_casings(key, text):
+                # tokens ignore case; only when the field holds this value in another casing too does a
+                # matching document need its exact value re-checked (parsing JSON is the slow part)
+                compiled.sql += " AND instr(d.body, ?) > 0 AND has_value(d.body, ?, ?)"
+                compiled.params += [orjson.dumps(text).decode(), key, text]
             return compiled
         raise InvalidInput(f"unknown field {key!r}; searchable fields: {', '.join(known_fields())}", field=key)
 
@@ -260,6 +264,13 @@ class Compiler:
         raise InvalidInput(f"unknown field {key!r}; searchable fields: {', '.join(known_fields())}", field=key)
 
     # --- tokens --------------------------------------------------------------------------------
+
+    def _other_casings(self, key: str, text: str) -> bool:
+        """Whether any document holds ``key`` = ``text`` in a different letter case (``vals`` knows)."""
+        rows = self.db.execute(
+            "SELECT 1 FROM vals WHERE field = ? AND lvalue = ? AND value != ? LIMIT 1", (key, text.lower(), text)
+        ).fetchone()
+        return rows is not None
 
     def _tokens(self, tokens: list[str]) -> Compiled:
         if not tokens:
