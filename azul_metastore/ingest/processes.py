@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import multiprocessing
+import os
 import signal
 import threading
 from multiprocessing.synchronize import Event as ProcessEvent
@@ -29,9 +30,13 @@ def _child(settings: Settings, model: str, index: int, stop: ProcessEvent) -> No
     services = build_services(settings)
     ingestor = build_ingestor(services, model, instance=str(index))
     flag = threading.Event()
+    parent = os.getppid()
 
     def watch() -> None:
-        stop.wait()
+        # stop when asked, or when the parent is gone (killed without a chance to ask)
+        while not stop.wait(1.0):
+            if os.getppid() != parent:
+                break
         flag.set()
 
     threading.Thread(target=watch, daemon=True).start()
