@@ -96,11 +96,11 @@ class Compiler:
         """SQL over ``b`` (binaries) that is true for binaries matching ``node``."""
         if isinstance(node, And):
             # only the root AND spans documents: a parenthesised AND below it is one clause
-            parts = [self._binary_clause(child) for child in node.children]
+            parts = [self.binary_clause(child) for child in node.children]
             return Compiled(" AND ".join(f"({p.sql})" for p in parts), [x for p in parts for x in p.params])
-        return self._binary_clause(node)
+        return self.binary_clause(node)
 
-    def _binary_clause(self, node: Node) -> Compiled:
+    def binary_clause(self, node: Node) -> Compiled:
         """One clause of the root: true for binaries with a visible document matching all of it."""
         if isinstance(node, Term):
             return self._term(node, "b")
