@@ -108,12 +108,26 @@ class MetadataStore(Protocol):
     # --- writes (ingestors, tags, lifecycle) ---------------------------------------------------
 
     def write(self, documents: Sequence[Document]) -> None:
-        """Upsert documents by id in one unit of work; durable and searchable when it returns."""
+        """Upsert documents by id in one unit of work; durable when it returns, searchable from the
+        next refresh: the index's own (OpenSearch ``refresh_interval``) or :meth:`refresh`.
+
+        Why not searchable at once: making every write visible costs OpenSearch a refresh per bulk,
+        which caps ingest far below its rate (issue #10), and Azul's ingestors never asked for it.
+        A caller that reads its own write (API ``refresh=true``, tags) calls :meth:`refresh` after.
+        Reads by id (``buried``) see a write at once. An adapter whose commits are searchable
+        already (SQLite) may do more than this promises.
+        """
         ...
 
     def delete(self, selector: Selector) -> list[dict[str, Any]]:
         """Delete matching binary metadata documents; return what was deleted (id, sha256, source
-        name, datastreams), so the caller can clean up bytes and descendants."""
+        name, datastreams), so the caller can clean up bytes and descendants.
+
+        Deletes (this, ``delete_orphans``, ``delete_statuses_*``, ``disable_annotations``) find their
+        documents by search, so they only see writes made searchable (call :meth:`refresh` first to
+        include the latest); unlike writes, their effect is searchable when they return: they are
+        rare, and the lifecycle step after one reads what is left (purge selects again until
+        nothing matches, orphans are binaries whose last submission was just deleted)."""
         ...
 
     def delete_orphans(self) -> list[str]:
@@ -147,7 +161,8 @@ class MetadataStore(Protocol):
 
     def bury(self, ids: Sequence[str], timestamp: str) -> None:
         """Record purged document ids: a later write of one of them whose event is not newer than
-        ``timestamp`` is dropped by the indexer (a replay must not bring purged data back)."""
+        ``timestamp`` is dropped by the indexer (a replay must not bring purged data back).
+        ``buried`` reads them by id, so they count as soon as this returns, without a refresh."""
         ...
 
     def buried(self, ids: Sequence[str]) -> dict[str, str]:
@@ -342,7 +357,9 @@ class MetadataStore(Protocol):
         ...
 
     def refresh(self) -> None:
-        """Return once every completed write is searchable."""
+        """Make every write that has returned searchable, then return. Callers that read their own
+        writes call it (API ``refresh=true`` paths, tags, lifecycle jobs before they select);
+        ingestors never do: they rely on the index's periodic refresh."""
         ...
 
     def close(self) -> None: ...

@@ -1,5 +1,7 @@
 """Turning a batch of events into index documents and writing them: shared by the ingestors and
-by API calls that ask for ``refresh`` (their events are indexed before the call returns).
+by API calls that ask for ``refresh`` (their events are indexed before the call returns; those
+callers then call ``MetadataStore.refresh()``, since a write is searchable only from the next refresh;
+the ingestors never do, they leave it to the index's periodic refresh).
 
 Per batch (inventory §4.6, §5.1):
 

@@ -92,6 +92,8 @@ class AgeOff:
     def run(self, dry_run: bool = False) -> AgeOffReport:
         now = self.clock.now()
         report = AgeOffReport(dry_run=dry_run)
+        # selection is by search: make everything written so far searchable, so a pass sees it all
+        self.index.refresh()
         for name, source in sorted(self.settings.sources.items()):
             if source.expire_events_ms <= 0:
                 continue

@@ -143,6 +143,7 @@ class Purger:
         """
         with Journal.open(self.folder, request.key) as journal:
             if journal.started is None:
+                self.index.refresh()  # a purge finds by search: include everything written so far
                 if self.index.count_selected(request.selector())[0] == 0:
                     journal.close()
                     journal.path.unlink(missing_ok=True)
@@ -177,10 +178,14 @@ class _Run:
             self._publish()
             self.journal.append({"type": "published"})
         for _ in range(MAX_ROUNDS):
+            # what ingestors wrote meanwhile is searchable only after a refresh (deletes refresh
+            # only the shards they touch)
+            self.p.index.refresh()
             if not self._delete_round(self.request.selector()):
                 break
         if self.request.kind == "binary":
             self.touched.add(self.request.value)
+        self.p.index.refresh()
         self._cascade()
         kept, purged = self._bytes()
         return PurgeResults(events_purged=len(self.deleted_ids), binaries_kept=kept, binaries_purged=purged)

@@ -50,6 +50,7 @@ def request_download(svc: Services, access: Access, *, sha256: str, source_id: s
                                         settings=settings or {}, security=normalised, path=[]))
     svc.intake.publish("download", [event])
     svc.indexer().index("download", [event_json(event)])
+    svc.index.refresh()  # indexed here so the request shows in the binary's statuses at once
     audit("download_request", user=access.username, request_id=request_id, sha256=sha256, source=source_id,
           references=references or {})
     return {"sha256": sha256, "last_download_security": normalised, "last_download_timestamp": utc_iso(now),

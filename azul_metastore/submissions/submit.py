@@ -122,6 +122,7 @@ def publish_binary(svc: Services, events: Sequence[BinaryEvent], refresh: bool) 
             reasons = "; ".join(r.error for r in result.rejected)
             log.error("submitted events were published but the index refused them: %s", reasons)
             raise MetastoreError(f"the submission was recorded but could not be indexed: {reasons}")
+        svc.index.refresh()  # a write is searchable only from the next refresh; this caller waits for it
     return list(events)
 
 

@@ -83,6 +83,7 @@ def _write(index: MetadataStore, policy: SecurityPolicy, access: Access, *, kind
     doc_id = f"{access.username}.{kind}.{tag or _md5(comment or '')}.{pivot}"
     # no "state": writing a tag again re-enables one that was deleted
     index.write([Document(ANNOTATION, doc_id, body)])
+    index.refresh()  # the tag shows in the caller's next read (a write is searchable from the next refresh)
     return body
 
 

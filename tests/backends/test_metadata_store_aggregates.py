@@ -237,6 +237,24 @@ def test_delete_statuses_before(store: MetadataStore, dataset) -> None:
     assert [s["entity"]["status"] for s in store.statuses(system, sha256=D)] == ["error-exception"]
 
 
+def test_a_write_is_searchable_after_a_refresh_and_a_move_leaves_no_copy(store, dataset) -> None:
+    """The port's write contract without the fixture's refreshes: searchable once refreshed; a
+    status that changes time bucket between two writes no refresh separates (one ingest batch after
+    another) still leaves a single copy, though the first copy was not searchable when it moved."""
+    raw, system = store.inner, dataset.access("system")
+    first = dataset.encoder.encode_status(as_logged("status", status_event(D, "completed", "2024-03-20T00:00:00Z",
+                                                                          "s4")))
+    moved = dataset.encoder.encode_status(as_logged("status", status_event(D, "error-exception",
+                                                                          "2024-06-01T00:00:00Z", "s4")))
+    assert first.id == moved.id and first.partition != moved.partition
+    raw.write([first])
+    raw.write([moved])
+    raw.write(dataset.catalogue)
+    raw.refresh()
+    assert [s["entity"]["status"] for s in raw.statuses(system, sha256=D)] == ["error-exception"]
+    assert raw.count(None, system) == 5
+
+
 def test_disable_annotations(store: MetadataStore, dataset) -> None:
     system = dataset.access("system")
     store.write(dataset.annotations)

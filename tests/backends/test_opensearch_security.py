@@ -64,6 +64,7 @@ def test_roles_from_apply_opensearch_config_make_opensearch_refuse_documents(
         store = OpenSearchMetadataStore(writer, partition, open_labels=frozenset({"s-low"}),
                                         enforced=frozenset({"s-tlp-amber-strict"}))
         store.write(Dataset(generated=0).catalogue)
+        store.refresh()  # a write is searchable from the next refresh
         assert _visible(writer, partition) == {"A", "B", "C", "D", "E"}
         # LOW only: A, C and E's LOW enrichment; never B (MEDIUM REL:APPLE) or D (enforced TLP)
         assert _visible(_reader(info, ["azul_read", "LOW"]), partition) == {"A", "C", "E"}

@@ -8,11 +8,13 @@ each other's documents; its indices and templates are deleted afterwards.
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
+from typing import Any
 
 import pytest
 
+from azul_metastore.index.documents import Document
 from azul_metastore.index.port import MetadataStore
 from azul_metastore.index.sqlite import SqliteMetadataStore
 from tests.support.index_data import Dataset
@@ -55,11 +57,32 @@ def dataset() -> Dataset:
     return Dataset()
 
 
+class Refreshing:
+    """The store under test, refreshed after every write (the real adapter: every other call goes
+    straight to it; ``inner`` is the adapter itself).
+
+    The port makes a write searchable only from the next refresh; the write-then-read tests check
+    what a write stores, so they read after a refresh, as an API caller does, and the rule lives
+    here once instead of after every write. Tests of the unrefreshed state use ``inner``.
+    """
+
+    def __init__(self, inner: MetadataStore) -> None:
+        self.inner = inner
+
+    def write(self, documents: Sequence[Document]) -> None:
+        self.inner.write(documents)
+        self.inner.refresh()
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.inner, name)
+
+
 @pytest.fixture(params=PARAMS)
 def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[MetadataStore]:
-    """An empty store of each adapter, for tests that write or delete."""
+    """An empty store of each adapter, for tests that write or delete; writes are refreshed
+    (:class:`Refreshing`)."""
     built = ADAPTERS[request.param](request, tmp_path)
-    yield built
+    yield Refreshing(built)  # type: ignore[misc]
     built.close()
 
 

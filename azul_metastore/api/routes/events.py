@@ -52,6 +52,7 @@ async def post_events(
     if refresh and result.accepted and model in INDEXED_MODELS:
         events = [event_json(e) for e in result.accepted]
         await run_in_threadpool(svc.indexer().index, model, events)
+        await run_in_threadpool(svc.index.refresh)  # writes are searchable from the next refresh
     payload = result.response(include_ok)
     if result.failures and not result.accepted:
         raise InvalidInput(

@@ -84,7 +84,8 @@ def bury(store: OpenSearchMetadataStore, ids: Sequence[str], timestamp: str) -> 
             lines.append(orjson.dumps({"update": {"_index": index, "_id": doc_id}}))
             lines.append(orjson.dumps({"script": script, "upsert": {"ms": ms, "timestamp": text}}))
         with translated("recording purged ids"):
-            store.client.bulk(body=b"\n".join(lines) + b"\n", refresh="true")
+            # no refresh: ``buried`` reads by id (mget), which sees a write at once
+            store.client.bulk(body=b"\n".join(lines) + b"\n")
 
 
 def buried(store: OpenSearchMetadataStore, ids: Sequence[str]) -> dict[str, str]:

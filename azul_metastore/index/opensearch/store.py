@@ -2,8 +2,11 @@
 proven by ``tests/backends/test_metadata_store.py``; reads live in ``reads.py``, ``reads_aggs.py`` and
 ``reads_similar.py``.
 
-Writes are bulk requests with ``refresh=true``: the port promises that a write is searchable when it
-returns, which Azul only gave ingestors with ``refresh`` on submit. Every read filters by the
+Writes are plain bulk requests: acknowledged means durable (translog ``request`` durability), and
+searchable from the next refresh (``refresh_interval`` in ``templates.py``, or ``refresh()`` by a
+caller that reads its own write), as in Azul; a refresh per bulk capped ingest at a few hundred
+events/s (issue #10). Deletes still refresh: they are rare, and the lifecycle step after one reads
+what is left. Every read filters by the
 caller's :class:`~azul_metastore.security.Access` itself (``compiler.security_filter``); the DLS
 roles of ``apply-opensearch-config`` are a second line only.
 """
@@ -120,7 +123,7 @@ class OpenSearchMetadataStore:
             lines.append(orjson.dumps({"index": action}))
             lines.append(orjson.dumps(body))
         with translated("writing documents"):
-            result = self.client.bulk(body=b"\n".join(lines) + b"\n", refresh="true")
+            result = self.client.bulk(body=b"\n".join(lines) + b"\n")
         if not result.get("errors"):
             return
         failed = [(item, err) for item, answer in zip(items, result["items"], strict=True)
@@ -139,18 +142,26 @@ class OpenSearchMetadataStore:
 
     def _drop_moved(self, items: list[tuple[str, Document, dict[str, Any]]]) -> None:
         """Status, plugin and annotation ids are unique across indices, as in the embedded index: a
-        document that changed time bucket or open/shut index leaves no stale copy behind."""
+        document that changed time bucket or open/shut index leaves no stale copy behind.
+
+        The copies are looked up by id (mget) in the type's other indices, not searched for: a copy
+        an earlier batch wrote may not be searchable yet, but a read by id sees it. The stale copy
+        goes without a refresh, like the write that replaces it."""
         for doc_type in ("status", "plugin", "annotation"):
             wanted = [(index, doc.id) for index, doc, _ in items if doc.doc_type == doc_type]
             if not wanted:
                 continue
-            shoulds = [{"bool": {"filter": [{"ids": {"values": [i]}}], "must_not": [{"term": {"_index": index}}]}}
-                       for index, i in wanted]
-            for start in range(0, len(shoulds), 1000):
-                with translated(f"replacing moved {doc_type} documents"):
-                    self.client.delete_by_query(
-                        index=self.alias(doc_type), refresh=True, conflicts="proceed",
-                        body={"query": {"bool": {"should": shoulds[start:start + 1000], "minimum_should_match": 1}}})
+            with translated(f"listing {doc_type} indices"):
+                indices = sorted(self.client.indices.get_alias(name=self.alias(doc_type)))
+            probes = [{"_index": other, "_id": doc_id, "_source": False}
+                      for index, doc_id in wanted for other in indices if other != index]
+            stale: list[dict[str, Any]] = []
+            for start in range(0, len(probes), 5000):
+                with translated(f"looking for moved {doc_type} documents"):
+                    answer = self.client.mget(body={"docs": probes[start:start + 5000]})
+                stale += [d for d in answer["docs"] if d.get("found")]
+            if stale:
+                self._delete_hits(stale, refresh=False)
 
     # --- deletes -------------------------------------------------------------------------------
 
@@ -160,7 +171,7 @@ class OpenSearchMetadataStore:
             yield from helpers.scan(self.client, index=self.alias(doc_type), size=1000, scroll="2m",
                                     query={"query": query, "_source": source})
 
-    def _delete_hits(self, hits: list[dict[str, Any]]) -> None:
+    def _delete_hits(self, hits: list[dict[str, Any]], refresh: bool = True) -> None:
         for start in range(0, len(hits), BULK_CHUNK):
             lines = []
             for hit in hits[start:start + BULK_CHUNK]:
@@ -169,7 +180,7 @@ class OpenSearchMetadataStore:
                     action["routing"] = hit["_routing"]
                 lines.append(orjson.dumps({"delete": action}))
             with translated("deleting documents"):
-                self.client.bulk(body=b"\n".join(lines) + b"\n", refresh="true")
+                self.client.bulk(body=b"\n".join(lines) + b"\n", refresh="true" if refresh else "false")
 
     def delete(self, selector: Selector) -> list[dict[str, Any]]:
         query = reads.selector_query(selector)
