@@ -19,8 +19,6 @@ import sqlite3
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
-import orjson
-
 from azul_metastore.errors import BadRequest, InvalidInput
 from azul_metastore.index.sqlite.terms import is_token_field, token
 from azul_metastore.query.ast import And, DocAnd, Match, Node, Not, Or, Range, Term, keys
@@ -42,8 +40,8 @@ DOC_COLUMNS: dict[str, tuple[str, str]] = {
     "parent_track_author": ("d.parent_track_author", "text"),
     "timestamp": ("d.ts", "time"),
     "source.timestamp": ("d.source_ts", "time"),
-    "num_feature_values": ("json_extract(d.body, '$.num_feature_values')", "number"),
-    "num_feature_names": ("json_extract(d.body, '$.num_feature_names')", "number"),
+    "num_feature_values": ("json_extract(doc(d.body), '$.num_feature_values')", "number"),
+    "num_feature_names": ("json_extract(doc(d.body), '$.num_feature_names')", "number"),
 }
 
 #: identification columns of ``binaries`` (bx)
@@ -196,9 +194,9 @@ class Compiler:
             compiled = self._tokens([token(key, text)])
             if case_sensitive and self._other_casings(key, text):
                 # tokens ignore case; only when the field holds this value in another casing too does a
-                # matching document need its exact value re-checked (parsing JSON is the slow part)
-                compiled.sql += " AND instr(d.body, ?) > 0 AND has_value(d.body, ?, ?)"
-                compiled.params += [orjson.dumps(text).decode(), key, text]
+                # matching document need its exact value re-checked (unpacking the body is the slow part)
+                compiled.sql += " AND has_value(d.body, ?, ?)"
+                compiled.params += [key, text]
             return compiled
         raise InvalidInput(f"unknown field {key!r}; searchable fields: {', '.join(known_fields())}", field=key)
 

@@ -10,9 +10,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
-import orjson
-
 from azul_metastore.index.port import Selector
+from azul_metastore.index.sqlite import bodies
 from azul_metastore.index.sqlite.reads import selector_sql
 from azul_metastore.index.timestamps import to_utc_text
 
@@ -27,8 +26,8 @@ def _chunks(values: Sequence[str]) -> list[list[str]]:
     return [list(values[i:i + CHUNK]) for i in range(0, len(values), CHUNK)]
 
 
-def _shape(doc_id: str, sha256: str, body: str) -> dict[str, Any]:
-    parsed = orjson.loads(body)
+def _shape(doc_id: str, sha256: str, body: bytes) -> dict[str, Any]:
+    parsed = bodies.unpack(body)
     return {"id": doc_id, "sha256": sha256, "source": (parsed.get("source") or {}).get("name"),
             "datastreams": parsed.get("datastreams") or [], "action": parsed.get("action"),
             "parent": (parsed.get("parent") or {}).get("sha256")}

@@ -10,6 +10,7 @@ import orjson
 
 from azul_metastore.errors import InvalidInput
 from azul_metastore.index.port import FeatureValueRow, Page, Selector
+from azul_metastore.index.sqlite import bodies
 from azul_metastore.index.sqlite.compiler import Compiler
 from azul_metastore.index.sqlite.terms import token
 from azul_metastore.query.ast import And, Node
@@ -178,7 +179,7 @@ def documents(store: SqliteMetadataStore, sha256s: Sequence[str], access: Access
     if limit:
         sql += " LIMIT ?"
         params.append(limit)
-    return [orjson.loads(r[0]) for r in store._db().execute(sql, params)]
+    return [bodies.unpack(r[0]) for r in store._db().execute(sql, params)]
 
 
 def linked(store: SqliteMetadataStore, sha256: str, access: Access, direction: Literal["children", "parents"],
@@ -211,7 +212,7 @@ def linked(store: SqliteMetadataStore, sha256: str, access: Access, direction: L
         body = db.execute(
             f"SELECT d.body {base} AND b.sha256 = ? AND d.ts = ? ORDER BY d.id DESC LIMIT 1", (bid, other, newest)
         ).fetchone()
-        items.append(orjson.loads(body[0]))
+        items.append(bodies.unpack(body[0]))
     return Page(items, related[-1][0] if related else None, total)
 
 
@@ -225,7 +226,7 @@ def stream_sources(store: SqliteMetadataStore, stream_sha256: str, access: Acces
     ).fetchall()
     pairs: list[tuple[str, str]] = []
     for (body,) in rows:
-        doc = orjson.loads(body)
+        doc = bodies.unpack(body)
         for stream in doc.get("datastreams") or ():
             pair = ((doc.get("source") or {}).get("name"), stream.get("label"))
             if stream.get("sha256") == stream_sha256 and pair not in pairs:
@@ -413,8 +414,9 @@ def selector_sql(selector: Selector) -> tuple[str, list[object]]:
         clauses.append("b.sha256 = ?")
         params.append(selector.sha256)
     if selector.doc_ids:
-        clauses.append(f"d.doc_id IN ({','.join('?' * len(selector.doc_ids))})")
-        params += list(selector.doc_ids)
+        marks = ",".join("?" * len(selector.doc_ids))
+        clauses.append(f"d.doc_key IN ({marks}) AND d.doc_id IN ({marks})")
+        params += [bodies.doc_key(i) for i in selector.doc_ids] + list(selector.doc_ids)
     if not clauses:
         raise InvalidInput("a delete needs at least one condition; refusing to delete everything")
     return " AND ".join(clauses), params

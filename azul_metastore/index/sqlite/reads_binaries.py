@@ -95,8 +95,8 @@ def binary_submissions(store: SqliteMetadataStore, sha256s: Sequence[str], acces
     db = store._db()
     for chunk in _chunks(list(dict.fromkeys(sha256s))):
         rows = db.execute(
-            f"SELECT b.sha256, d.source_name, d.source_ts, d.depth, json_extract(d.body, '$.source.references'),"
-            f" json_extract(d.body, '$.filename'), EXISTS (SELECT 1 FROM json_each(d.body, '$.datastreams') s"
+            f"SELECT b.sha256, d.source_name, d.source_ts, d.depth, json_extract(doc(d.body), '$.source.references'),"
+            f" json_extract(doc(d.body), '$.filename'), EXISTS (SELECT 1 FROM json_each(doc(d.body), '$.datastreams') s"
             f" WHERE json_extract(s.value, '$.label') = 'content')"
             f" FROM docs d JOIN binaries b ON b.id = d.binary_id WHERE b.sha256 IN ({','.join('?' * len(chunk))})"
             f" AND d.source_name IS NOT NULL AND {_in(allowed)}", list(chunk)).fetchall()
@@ -239,8 +239,9 @@ def similar_entropy(store: SqliteMetadataStore, vector: Sequence[int], access: A
     query = entropy_query(vector)
     best: dict[str, int] = {}
     rows = store._db().execute(
-        f"SELECT b.sha256, json_extract(d.body, '$.entropy_vector') FROM docs d JOIN binaries b ON b.id = d.binary_id"
-        f" WHERE instr(d.body, '\"entropy_vector\":[') > 0 AND {_in(allowed)}")
+        f"SELECT b.sha256, json_extract(doc(d.body), '$.entropy_vector') FROM docs d"
+        f" JOIN binaries b ON b.id = d.binary_id WHERE {_in(allowed)}"
+        f" AND instr(doc(d.body), '\"entropy_vector\":[') > 0")
     for sha, text in rows:
         if sha == exclude or not text:
             continue

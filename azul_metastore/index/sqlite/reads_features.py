@@ -101,7 +101,7 @@ def pivot(store: SqliteMetadataStore, pairs: Sequence[tuple[str, str]], access: 
     for start in range(0, len(chosen), _CHUNK):
         chunk = chosen[start:start + _CHUNK]
         rows = db.execute(
-            f"SELECT fm.key, v.value, COUNT(*) FROM docs d, json_each(d.body, '$.features_map') fm,"
+            f"SELECT fm.key, v.value, COUNT(*) FROM docs d, json_each(doc(d.body), '$.features_map') fm,"
             f" json_each(fm.value) v WHERE d.binary_id IN ({','.join('?' * len(chunk))}) AND {_in(allowed)}"
             f" GROUP BY fm.key, v.value",
             chunk,
@@ -149,7 +149,7 @@ def count_authored(store: SqliteMetadataStore, name: str, version: str | None, a
 def source_summary(store: SqliteMetadataStore, source: str, access: Access) -> tuple[str | None, int]:
     allowed = store.allowed(access)
     row = store._db().execute(
-        f"SELECT MAX(d.source_ts), json_extract(d.body, '$.source.timestamp'), COUNT(DISTINCT d.binary_id)"
+        f"SELECT MAX(d.source_ts), json_extract(doc(d.body), '$.source.timestamp'), COUNT(DISTINCT d.binary_id)"
         f" FROM docs d WHERE d.source_name = ? AND d.depth = 0 AND {_in(allowed)}",
         (source,),
     ).fetchone()
@@ -158,7 +158,7 @@ def source_summary(store: SqliteMetadataStore, source: str, access: Access) -> t
     return row[1], row[2]
 
 
-_TERM = ("EXISTS (SELECT 1 FROM json_each(d.body, '$.source.references') r"
+_TERM = ("EXISTS (SELECT 1 FROM json_each(doc(d.body), '$.source.references') r"
          " WHERE instr(lower(CAST(r.value AS TEXT)), ?) > 0)")
 
 
@@ -166,8 +166,8 @@ def _groups(store: SqliteMetadataStore, key_sql: str, extra: str, params: list[o
             limit: int, access: Access, source: str) -> list[ReferenceGroup]:
     allowed = store.allowed(access)
     rows = store._db().execute(
-        f"SELECT {key_sql}, MAX(d.source_ts), json_extract(d.body, '$.source.timestamp'),"
-        f" json_extract(d.body, '$.source.references'), COUNT(DISTINCT d.binary_id)"
+        f"SELECT {key_sql}, MAX(d.source_ts), json_extract(doc(d.body), '$.source.timestamp'),"
+        f" json_extract(doc(d.body), '$.source.references'), COUNT(DISTINCT d.binary_id)"
         f" FROM docs d WHERE d.source_name = ? AND d.depth = 0 AND {_in(allowed)}{extra}"
         f" GROUP BY {group_sql} ORDER BY MAX(d.source_ts) DESC LIMIT ?",
         [source, *params, limit],
@@ -183,7 +183,7 @@ def _groups(store: SqliteMetadataStore, key_sql: str, extra: str, params: list[o
 
 def source_references(store: SqliteMetadataStore, source: str, access: Access, grouped: bool, term: str | None,
                       limit: int) -> list[ReferenceGroup]:
-    key = "json_extract(d.body, '$.track_source_references_grouped')" if grouped else "d.tsr"
+    key = "json_extract(doc(d.body), '$.track_source_references_grouped')" if grouped else "d.tsr"
     extra, params = "", []
     if term:
         extra, params = f" AND {_TERM}", [term.lower()]

@@ -22,12 +22,14 @@ import azul_metastore.index.sqlite.reads_binaries as reads_binaries
 from azul_metastore.errors import BackendUnavailable
 from azul_metastore.index.documents import Document
 from azul_metastore.index.port import Page, PivotResult, ReferenceGroup, Selector, SortKey, StatusCount
-from azul_metastore.index.sqlite import lifecycle, reads, reads_features
+from azul_metastore.index.sqlite import bodies, lifecycle, reads, reads_features
 from azul_metastore.index.sqlite.schema import migrate
 from azul_metastore.index.sqlite.terms import searchable, tokens_and_values
 from azul_metastore.query.ast import Node
 from azul_metastore.security import Access, visible_ids
 
+#: WAL pages (4 KiB) written between automatic checkpoints
+WAL_CHECKPOINT_PAGES = 50_000
 #: how many sha256 → binary id mappings and seen (field, value, security) triples are remembered
 CACHE_LIMIT = 1_000_000
 
@@ -38,16 +40,16 @@ def epoch_ms(text: str | None) -> int | None:
     return int(datetime.fromisoformat(text).timestamp() * 1000)
 
 
-def _has_value(body: str, field: str, value: str) -> bool:
-    return any(f == field and v == value for f, v in searchable(orjson.loads(body)))
+def _has_value(body: bytes, field: str, value: str) -> bool:
+    return any(f == field and v == value for f, v in searchable(bodies.unpack(body)))
 
 
-def _has_prefix(body: str, field: str, prefix: str) -> bool:
-    return any(f == field and v.startswith(prefix) for f, v in searchable(orjson.loads(body)))
+def _has_prefix(body: bytes, field: str, prefix: str) -> bool:
+    return any(f == field and v.startswith(prefix) for f, v in searchable(bodies.unpack(body)))
 
 
-def _has_field(body: str, field: str) -> bool:
-    return any(f == field for f, _ in searchable(orjson.loads(body)))
+def _has_field(body: bytes, field: str) -> bool:
+    return any(f == field for f, _ in searchable(bodies.unpack(body)))
 
 
 class SqliteMetadataStore:
@@ -79,9 +81,14 @@ class SqliteMetadataStore:
                 raise BackendUnavailable(f"cannot open index {self.path}: {exc}") from exc
             db.execute("PRAGMA journal_mode=WAL")
             db.execute("PRAGMA synchronous=NORMAL")
+            # checkpoint every ~200 MB of WAL rather than every 4 MB: an ingest batch rewrites the
+            # same index pages many times over, and each checkpoint pays an fsync (measured: the
+            # commit of a batch took 40% less)
+            db.execute(f"PRAGMA wal_autocheckpoint={WAL_CHECKPOINT_PAGES}")
             db.execute(f"PRAGMA cache_size=-{self.cache_mb * 1024}")
             db.execute("PRAGMA mmap_size=8589934592")
             db.execute("PRAGMA temp_store=MEMORY")
+            bodies.register(db)
             db.create_function("has_value", 3, _has_value, deterministic=True)
             db.create_function("has_field", 2, _has_field, deterministic=True)
             db.create_function("has_prefix", 3, _has_prefix, deterministic=True)
@@ -145,7 +152,7 @@ class SqliteMetadataStore:
         # the CPU work (serialising, tokens) happens before taking the write lock, so several
         # ingestor processes overlap everything but the SQL itself
         prepared = {
-            d.id: (orjson.dumps(d.body).decode(), *tokens_and_values(d.body))
+            d.id: (bodies.pack(d.body), *tokens_and_values(d.body))
             for d in binary_docs
             if d.body.get("binary_info", {}).get("name") == "metadata"
         }
@@ -210,7 +217,7 @@ class SqliteMetadataStore:
         return (*(body.get(k) for k in self._IDENTITY), bid)
 
     def _write_binary(self, db: sqlite3.Connection, docs: list[Document],
-                      prepared: dict[str, tuple[str, str, set[tuple[str, str]]]]) -> None:
+                      prepared: dict[str, tuple[bytes, str, set[tuple[str, str]]]]) -> None:
         # one write per id: a later document in the batch replaces an earlier one with the same id
         by_id: dict[str, Document] = {}
         wanted: set[str] = set()
@@ -230,14 +237,16 @@ class SqliteMetadataStore:
         (next_rowid,) = db.execute("SELECT COALESCE(MAX(id), 0) + 1 FROM docs").fetchone()
         new_rows: list[tuple[Any, ...]] = []
         identities: list[tuple[Any, ...]] = []
-        existing: dict[str, tuple[int, str]] = {}
-        ids = [d.id for d in metadata]
+        existing: dict[str, tuple[int, bytes]] = {}
+        keys = {d.id: bodies.doc_key(d.id) for d in metadata}
+        ids = list(keys.values())
         for start in range(0, len(ids), 500):
             chunk = ids[start:start + 500]
             for rowid, doc_id, body in db.execute(
-                f"SELECT id, doc_id, body FROM docs WHERE doc_id IN ({','.join('?' * len(chunk))})", chunk
+                f"SELECT id, doc_id, body FROM docs WHERE doc_key IN ({','.join('?' * len(chunk))})", chunk
             ):
-                existing[doc_id] = (rowid, body)
+                if doc_id in keys:  # not a 64-bit collision with another document
+                    existing[doc_id] = (rowid, body)
         inserts, updates, fts, vals = [], [], [], []
         for doc in metadata:
             body = doc.body
@@ -258,13 +267,13 @@ class SqliteMetadataStore:
             old = existing.get(doc.id)
             if old is not None:
                 rowid, old_body = old
-                old_tokens, _ = tokens_and_values(orjson.loads(old_body))
+                old_tokens, _ = tokens_and_values(bodies.unpack(old_body))
                 fts.append(("delete", rowid, old_tokens))
                 updates.append((*row, rowid))
             else:
                 rowid = next_rowid
                 next_rowid += 1
-                new_rows.append((rowid, doc.id, *row))
+                new_rows.append((rowid, keys[doc.id], doc.id, *row))
             inserts.append((rowid, tokens))
             for field, value in pairs:
                 key = (field, value, sid)
@@ -278,9 +287,9 @@ class SqliteMetadataStore:
             db.executemany(f"UPDATE binaries SET {sets} WHERE id = ?", identities)
         if new_rows:
             db.executemany(
-                "INSERT INTO docs (id, doc_id, binary_id, sec_id, action, author_category, author_name,"
+                "INSERT INTO docs (id, doc_key, doc_id, binary_id, sec_id, action, author_category, author_name,"
                 " author_version, ts, source_name, source_ts, depth, tsr, track_link, track_author,"
-                " parent_track_author, parent_id, body) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                " parent_track_author, parent_id, body) VALUES (" + ", ".join("?" * 19) + ")",
                 new_rows,
             )
         if fts:
@@ -343,7 +352,7 @@ class SqliteMetadataStore:
             ).fetchall()
             gone = []
             for rowid, doc_id, body, sha256 in rows:
-                parsed = orjson.loads(body)
+                parsed = bodies.unpack(body)
                 tokens, _ = tokens_and_values(parsed)
                 db.execute("INSERT INTO terms (terms, rowid, t) VALUES ('delete', ?, ?)", (rowid, tokens))
                 gone.append({"id": doc_id, "sha256": sha256, "source": (parsed.get("source") or {}).get("name"),
@@ -360,7 +369,7 @@ class SqliteMetadataStore:
             ).fetchall()
             for bid, _ in orphans:
                 for rowid, body in db.execute("SELECT id, body FROM docs WHERE binary_id = ?", (bid,)).fetchall():
-                    tokens, _ = tokens_and_values(orjson.loads(body))
+                    tokens, _ = tokens_and_values(bodies.unpack(body))
                     db.execute("INSERT INTO terms (terms, rowid, t) VALUES ('delete', ?, ?)", (rowid, tokens))
                 db.execute("DELETE FROM docs WHERE binary_id = ?", (bid,))
                 db.execute("DELETE FROM binaries WHERE id = ?", (bid,))
