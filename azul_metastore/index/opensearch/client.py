@@ -21,10 +21,17 @@ TIMEOUT = 120
 
 def new_client(url: str, username: str | None = None, password: str | None = None, *,
                verify_certs: bool = True, headers: dict[str, str] | None = None) -> OpenSearch:
-    """A client for one node URL; basic auth when a username and password are given."""
+    """A client for one node URL; basic auth when a username and password are given.
+
+    Answers come gzip-compressed (large search pages cross the network small, and inflating is
+    cheap), requests do not: opensearch-py gzips a body at level 9, which cost the ingestor a
+    quarter of its time per bulk (2.5 s per 10,000 events, on the cores OpenSearch needs) to save
+    milliseconds of transfer even on a LAN.
+    """
     auth = (username, password) if username and password else None
     return OpenSearch(hosts=[url], http_auth=auth, verify_certs=verify_certs, ssl_show_warn=verify_certs,
-                      timeout=TIMEOUT, http_compress=True, headers=headers)
+                      timeout=TIMEOUT, http_compress=False,
+                      headers={"accept-encoding": "gzip,deflate", **(headers or {})})
 
 
 def client_from_settings(settings: Settings, *, admin: bool = False) -> OpenSearch:

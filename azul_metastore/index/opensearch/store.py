@@ -45,6 +45,13 @@ BULK_CHUNK = 2000
 KEEPING_ACTIONS = ("sourced", "extracted", "mapped")
 
 
+def _op(doc: Document, body: dict[str, Any]) -> str:
+    """The bulk operation of a document: ``create`` for binary parents (see ``_bulk``)."""
+    if doc.doc_type == "binary2" and (body.get("binary_info") or {}).get("name") == "binary":
+        return "create"
+    return "index"
+
+
 class OpenSearchMetadataStore:
     """The MetadataStore port on one OpenSearch partition (``azul.{partition}.*``).
 
@@ -115,19 +122,28 @@ class OpenSearchMetadataStore:
         self._drop_moved(items)
 
     def _bulk(self, items: list[tuple[str, Document, dict[str, Any]]], retry: bool) -> None:
+        """One bulk request. Binary parent documents are ``create``d, everything else indexed.
+
+        Why: a parent's body never changes (its id is the sha256), and ``write`` sends one beside
+        every metadata document. Reindexing an existing parent would parse, index and later merge
+        away a copy for nothing; ``create`` makes it a lookup by id that answers 409, ignored here.
+        """
         lines = []
         for index, doc, body in items:
             action: dict[str, Any] = {"_index": index, "_id": doc.id}
             if doc.routing:
                 action["routing"] = doc.routing
-            lines.append(orjson.dumps({"index": action}))
+            lines.append(orjson.dumps({_op(doc, body): action}))
             lines.append(orjson.dumps(body))
         with translated("writing documents"):
             result = self.client.bulk(body=b"\n".join(lines) + b"\n")
         if not result.get("errors"):
             return
         failed = [(item, err) for item, answer in zip(items, result["items"], strict=True)
-                  if (err := answer["index"].get("error"))]
+                  if (err := next(iter(answer.values())).get("error"))
+                  and not (err.get("type") == "version_conflict_engine_exception" and "create" in answer)]
+        if not failed:
+            return
         if retry and any(err.get("type") == "strict_dynamic_mapping_exception" for _, err in failed):
             # a feature name the mapping does not know yet: map every name of the batch, retry once
             names = {n for _, _, body in items for n in body.get("features_map") or ()}
