@@ -220,13 +220,13 @@ def fuzzy_hashes(store: OpenSearchMetadataStore, kind: Literal["tlsh", "ssdeep"]
     binary the caller can see through any document."""
     seen = set(_sha256s(store, visible(access, METADATA), "reading fuzzy hashes"))
     query = {"bool": {"filter": [METADATA, {"exists": {"field": kind}}]}}
-    first: dict[str, tuple[str, str]] = {}
-    for hit in store.scan("binary2", query, ["sha256", kind, "timestamp"]):
-        doc = hit["_source"]
-        if doc["sha256"] in seen:
+    first: dict[str, tuple[float, str]] = {}
+    for doc in store.scan_values("binary2", query, ["sha256", kind, "timestamp"]):
+        if doc["sha256"] in seen and kind in doc:
             known = first.get(doc["sha256"])
-            if known is None or (doc.get("timestamp") or "") < known[0]:
-                first[doc["sha256"]] = (doc.get("timestamp") or "", doc[kind])
+            stamp = float(doc.get("timestamp") or 0)
+            if known is None or stamp < known[0]:
+                first[doc["sha256"]] = (stamp, doc[kind])
     for sha, (_, value) in first.items():
         yield sha, value
 

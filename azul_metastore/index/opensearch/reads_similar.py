@@ -77,15 +77,15 @@ def binary_submissions(store: OpenSearchMetadataStore, sha256s: Sequence[str], a
 
 
 def _first_hashes(store: OpenSearchMetadataStore, kind: str, query: Query) -> dict[str, str]:
-    """sha256 → the ``kind`` hash of its oldest metadata document matching ``query``."""
-    first: dict[str, tuple[str, str]] = {}
-    for hit in store.scan("binary2", query, ["sha256", kind, "timestamp"]):
-        doc = hit["_source"]
+    """sha256 → the ``kind`` hash of its oldest metadata document matching ``query`` (read from
+    doc values: ``store.scan_values``)."""
+    first: dict[str, tuple[float, str]] = {}
+    for doc in store.scan_values("binary2", query, ["sha256", kind, "timestamp"]):
         value = doc.get(kind)
         if not isinstance(value, str):
             continue
         known = first.get(doc["sha256"])
-        stamp = doc.get("timestamp") or ""
+        stamp = float(doc.get("timestamp") or 0)
         if known is None or stamp < known[0]:
             first[doc["sha256"]] = (stamp, value)
     return {sha: value for sha, (_, value) in first.items()}
