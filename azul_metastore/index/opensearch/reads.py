@@ -38,8 +38,14 @@ def epoch_ms(text: str) -> int:
         raise InvalidInput(f"timestamp {text!r} is not ISO 8601 (e.g. 2024-01-31T12:00:00Z)") from exc
 
 
-def search(store: OpenSearchMetadataStore, doc_type: str, body: Query, doing: str) -> Query:
+def search(store: OpenSearchMetadataStore, doc_type: str, body: Query, doing: str,
+           sha256s: Sequence[str] = ()) -> Query:
+    """Search the alias of ``doc_type``; binary2 searches only about ``sha256s`` (documents whose
+    ``sha256`` is one of them) go to those binaries' indices alone (``store.binary_indices``).
+    Without aggregations in the answer when none of those indices exists yet."""
     with translated(doing):
+        if doc_type == "binary2" and sha256s:
+            return store.client.search(index=store.binary_indices(sha256s), body=body, allow_no_indices=True)
         return store.client.search(index=store.alias(doc_type), body=body)
 
 
@@ -153,7 +159,7 @@ def documents(store: OpenSearchMetadataStore, sha256s: Sequence[str], access: Ac
     query = visible(access, *clauses)
     if limit and limit <= WINDOW:
         body = {"size": limit, "query": query, "sort": [{"timestamp": "desc"}]}
-        return [h["_source"] for h in search(store, "binary2", body, "reading documents")["hits"]["hits"]]
+        return [h["_source"] for h in search(store, "binary2", body, "reading documents", sha256s)["hits"]["hits"]]
     docs = [h["_source"] for h in store.scan("binary2", query)]
     docs.sort(key=lambda d: d.get("timestamp") or "", reverse=True)
     return docs[:limit] if limit else docs
@@ -175,7 +181,11 @@ def linked(store: OpenSearchMetadataStore, sha256: str, access: Access, directio
         "size": 1, "sort": [{"timestamp": "desc"}]}}}}}
     if not after:
         aggs["total"] = {"cardinality": {"field": other, "precision_threshold": 40_000}}
-    answer = search(store, "binary2", {"size": 0, "query": query, "aggs": aggs}, "reading links")["aggregations"]
+    # a binary's own documents (its links to parents) live in its index; links to it, everywhere
+    answer = search(store, "binary2", {"size": 0, "query": query, "aggs": aggs}, "reading links",
+                    [sha256] if direction == "parents" else ()).get("aggregations")
+    if answer is None:  # no index holds this binary's documents yet
+        return Page([], None, None if after else 0)
     buckets = answer["c"]["buckets"]
     items = [b["top"]["hits"]["hits"][0]["_source"] for b in buckets]
     total = None if after else int(answer["total"]["value"])
@@ -303,8 +313,8 @@ def document_stats(store: OpenSearchMetadataStore, sha256: str, access: Access, 
         clauses.append({"range": {"timestamp": {"gt": newer_than}}})
     body = {"size": 0, "track_total_hits": True, "query": visible(access, *clauses),
             "aggs": {"newest": {"max": {"field": "timestamp"}}}}
-    answer = search(store, "binary2", body, "counting documents")
-    newest = answer["aggregations"]["newest"]["value"]
+    answer = search(store, "binary2", body, "counting documents", [sha256])
+    newest = (answer.get("aggregations") or {}).get("newest", {}).get("value")
     if newest is None:
         return 0, None
     # milliseconds always shown, as the embedded index formats times it computes
