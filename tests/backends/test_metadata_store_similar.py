@@ -71,6 +71,21 @@ def test_similar_tlsh_with_a_near_copy_and_bad_input(loaded: MetadataStore, data
         loaded.similar_tlsh("T1XYZ", dataset.access("system"), 5)
 
 
+def test_similar_tlsh_sees_binaries_written_after_an_earlier_query(store, dataset) -> None:
+    """An adapter may keep the hashes between queries (both do); a later write must still count."""
+    system = dataset.access("system")
+    binaries = [d for d in dataset.generated if d.doc_type == "binary2"]
+    half = len(binaries) // 2
+    store.write(binaries[:half])
+    hashes = {d.routing: d.body["tlsh"] for d in binaries if isinstance(d.body.get("tlsh"), str)}
+    later = {d.routing for d in binaries[half:]} - {d.routing for d in binaries[:half]}
+    focus = sorted(s for s in later if s in hashes)[0]
+    assert focus not in {s for s, _ in store.similar_tlsh(hashes[focus][:-1] + "0", system, 1000)}
+    store.write(binaries[half:])
+    near = hashes[focus][:-1] + ("0" if hashes[focus][-1] != "0" else "1")
+    assert store.similar_tlsh(near, system, 1)[0][0] == focus
+
+
 # --- ssdeep --------------------------------------------------------------------------------------
 
 

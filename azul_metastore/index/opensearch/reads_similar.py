@@ -12,11 +12,17 @@ A binary's fuzzy hash is the one of its oldest document having one, as ``reads.i
 
 from __future__ import annotations
 
+import threading
+import time
+import weakref
 from collections import defaultdict
 from collections.abc import Iterator, Sequence
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
+import numpy as np
+
+from azul_metastore.errors import InvalidInput
 from azul_metastore.index.opensearch.client import translated
 from azul_metastore.index.opensearch.compiler import visible
 from azul_metastore.index.opensearch.reads import METADATA, visible_binaries
@@ -91,21 +97,111 @@ def _first_hashes(store: OpenSearchMetadataStore, kind: str, query: Query) -> di
     return {sha: value for sha, (_, value) in first.items()}
 
 
+class _TlshCache:
+    """Every binary's TLSH (of its oldest metadata document having one) as a numpy table, kept up
+    to date by sequence number, as the embedded index keeps its table by binary id.
+
+    A refresh reads only what was indexed since the last one: in each binary2 index, the documents
+    with a ``_seq_no`` above the highest seen there (all of an index not seen before). A document
+    that became searchable after a later one of its index (two bulks at once) can be missed; that,
+    and deleted binaries (which stay in the table harmlessly: every candidate is checked for
+    visible documents before it is returned), are set right by the full reload every
+    RELOAD_SECONDS. Scanning every hash per query instead took most of a second at 50,000 binaries.
+    """
+
+    RELOAD_SECONDS = 600.0
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.reset()
+
+    def reset(self) -> None:
+        self.marks: dict[str, int] = {}
+        self.position: dict[str, int] = {}
+        self.stamps: list[float] = []
+        self.shas: list[str] = []
+        self.normals: list[str] = []
+        self.raw = bytearray()
+        self.table = TlshTable(b"", 0)
+        self.loaded_at = time.monotonic()
+
+    def refresh(self, store: OpenSearchMetadataStore) -> None:
+        if time.monotonic() - self.loaded_at > self.RELOAD_SECONDS:
+            self.reset()
+        news: list[Query] = [{"bool": {"must_not": [{"terms": {"_index": list(self.marks)}}]}}]
+        news += [{"bool": {"filter": [{"term": {"_index": index}}, {"range": {"_seq_no": {"gt": mark}}}]}}
+                 for index, mark in self.marks.items()]
+        query = {"bool": {"filter": [METADATA, {"exists": {"field": "tlsh"}}], "should": news,
+                          "minimum_should_match": 1}}
+        changed = False
+        for doc in store.scan_values("binary2", query, ["sha256", "tlsh", "timestamp"], seq_no=True):
+            self.marks[doc["_index"]] = max(self.marks.get(doc["_index"], -1), int(doc["_seq_no"]))
+            sha, text, stamp = doc["sha256"], doc.get("tlsh"), float(doc.get("timestamp") or 0)
+            at = self.position.get(sha)
+            if not isinstance(text, str) or (at is not None and stamp >= self.stamps[at]):
+                continue
+            try:
+                packed = parse_tlsh(text)
+            except InvalidInput:
+                continue
+            if at is None:
+                self.position[sha] = len(self.shas)
+                self.shas.append(sha)
+                self.stamps.append(stamp)
+                self.normals.append(normal_tlsh(text))
+                self.raw += packed
+            else:  # an older document of a known binary: its hash is the binary's
+                self.stamps[at], self.normals[at] = stamp, normal_tlsh(text)
+                self.raw[at * 35:(at + 1) * 35] = packed
+            changed = True
+        if changed:
+            self.table = TlshTable(bytes(self.raw), len(self.shas))
+
+
+_caches: weakref.WeakKeyDictionary[OpenSearchMetadataStore, _TlshCache] = weakref.WeakKeyDictionary()
+_caches_lock = threading.Lock()
+
+
+def _tlsh_cache(store: OpenSearchMetadataStore) -> _TlshCache:
+    with _caches_lock:
+        cache = _caches.get(store)
+        if cache is None:
+            cache = _caches[store] = _TlshCache()
+    return cache
+
+
 def similar_tlsh(store: OpenSearchMetadataStore, tlsh: str, access: Access, limit: int) -> list[tuple[str, int]]:
-    """Exact distances to every stored hash, then visibility checks nearest first; ties by sha256."""
+    """Exact distances to every stored hash (cached table), then visibility checks nearest first;
+    ties by sha256."""
     query = parse_tlsh(tlsh)
     if limit <= 0:
         return []
-    hashes = _first_hashes(store, "tlsh", {"bool": {"filter": [METADATA, {"exists": {"field": "tlsh"}}]}})
-    shas = list(hashes)
-    table, kept = TlshTable.from_texts([hashes[s] for s in shas])
+    cache = _tlsh_cache(store)
+    with cache.lock:
+        cache.refresh(store)
+        table, shas, normals = cache.table, list(cache.shas), list(cache.normals)
+    distances = table.distances(query)
+    order = np.argsort(distances, kind="stable")
     wanted = normal_tlsh(tlsh)
-    ranked = sorted((int(d), shas[i]) for i, d in zip(kept, table.distances(query).tolist(), strict=True)
-                    if normal_tlsh(hashes[shas[i]]) != wanted)
+
+    def ranked(count: int) -> list[tuple[int, str]]:
+        """The first ``count`` (or more) of every (distance, sha256) in order, the query's own hash
+        left out: a prefix of the distance order, widened to whole ties, then sorted."""
+        end = min(count, len(order))
+        while True:
+            while 0 < end < len(order) and distances[order[end]] == distances[order[end - 1]]:
+                end += 1
+            out = sorted((int(distances[p]), shas[p]) for p in order[:end].tolist() if normals[p] != wanted)
+            if len(out) >= count or end >= len(order):
+                return out
+            end = min(len(order), end * 2)
+
     picked: list[tuple[str, int]] = []
     start, step = 0, max(limit * 4, 64)
-    while len(picked) < limit and start < len(ranked):
-        window = ranked[start:start + step]
+    while len(picked) < limit:
+        window = ranked(start + step)[start:start + step]
+        if not window:
+            break
         seen = _visible(store, [sha for _, sha in window], access)
         picked += [(sha, distance) for distance, sha in window if sha in seen]
         start += step

@@ -194,18 +194,23 @@ class OpenSearchMetadataStore:
             yield from helpers.scan(self.client, index=self.alias(doc_type), size=1000, scroll="2m",
                                     query={"query": query, "_source": source})
 
-    def scan_values(self, doc_type: str, query: dict[str, Any], fields: Sequence[str]) -> Iterator[dict[str, Any]]:
+    def scan_values(self, doc_type: str, query: dict[str, Any], fields: Sequence[str],
+                    seq_no: bool = False) -> Iterator[dict[str, Any]]:
         """Every hit of ``query`` (unordered) as {field: its first doc value}, fields it lacks left out;
-        dates as epoch milliseconds.
+        dates as epoch milliseconds; with ``seq_no`` also its ``_index`` and ``_seq_no``.
 
         For scans over many documents that need a few keyword or date fields (the fuzzy-hash
         reads): doc values are read column by column, where ``_source`` filtering inflates every
         document's whole stored source (kilobytes of features each) to pick three fields out."""
         wanted = [{"field": f, "format": "epoch_millis"} if f == "timestamp" else f for f in fields]
-        body = {"query": query, "_source": False, "stored_fields": "_none_", "docvalue_fields": wanted}
+        body = {"query": query, "_source": False, "stored_fields": "_none_", "docvalue_fields": wanted,
+                "seq_no_primary_term": seq_no}
         with translated(f"reading {doc_type} documents"):
             for hit in helpers.scan(self.client, index=self.alias(doc_type), size=5000, scroll="2m", query=body):
-                yield {name: values[0] for name, values in (hit.get("fields") or {}).items() if values}
+                row = {name: values[0] for name, values in (hit.get("fields") or {}).items() if values}
+                if seq_no:
+                    row["_index"], row["_seq_no"] = hit["_index"], hit["_seq_no"]
+                yield row
 
     def _delete_hits(self, hits: list[dict[str, Any]], refresh: bool = True) -> None:
         for start in range(0, len(hits), BULK_CHUNK):
