@@ -8,8 +8,10 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
+from typing import Any
 
-from opensearchpy import OpenSearch
+import orjson
+from opensearchpy import JSONSerializer, OpenSearch
 from opensearchpy import exceptions as os_errors
 
 from azul_metastore.errors import BackendUnavailable, BadRequest, Forbidden, MetastoreError, NotAuthenticated
@@ -17,6 +19,17 @@ from azul_metastore.settings import Settings
 
 #: seconds a request may take (bulk writes and delete-by-query included), as Azul's 120 s
 TIMEOUT = 120
+
+
+class _Answers(JSONSerializer):
+    """Answers parsed with orjson, several times faster than the standard library on the large
+    ones (scroll pages, bulk results); requests are still written by opensearch-py."""
+
+    def loads(self, s: str) -> Any:
+        try:
+            return orjson.loads(s)
+        except orjson.JSONDecodeError as exc:
+            raise os_errors.SerializationError(s, exc) from exc
 
 
 def new_client(url: str, username: str | None = None, password: str | None = None, *,
@@ -30,7 +43,7 @@ def new_client(url: str, username: str | None = None, password: str | None = Non
     """
     auth = (username, password) if username and password else None
     return OpenSearch(hosts=[url], http_auth=auth, verify_certs=verify_certs, ssl_show_warn=verify_certs,
-                      timeout=TIMEOUT, http_compress=False,
+                      timeout=TIMEOUT, http_compress=False, serializer=_Answers(),
                       headers={"accept-encoding": "gzip,deflate", **(headers or {})})
 
 
