@@ -19,6 +19,8 @@ import sqlite3
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
+import orjson
+
 from azul_metastore.errors import BadRequest, InvalidInput
 from azul_metastore.index.sqlite.terms import is_token_field, token
 from azul_metastore.query.ast import And, DocAnd, Match, Node, Not, Or, Range, Term, keys
@@ -194,9 +196,10 @@ class Compiler:
             compiled = self._tokens([token(key, text)])
             if case_sensitive and self._other_casings(key, text):
                 # tokens ignore case; only when the field holds this value in another casing too does a
-                # matching document need its exact value re-checked (unpacking the body is the slow part)
-                compiled.sql += " AND has_value(d.body, ?, ?)"
-                compiled.params += [key, text]
+                # matching document need its exact value re-checked (parsing JSON is the slow part)
+                # a substring test on the unpacked JSON rules out most documents before parsing
+                compiled.sql += " AND instr(doc(d.body), ?) > 0 AND has_value(d.body, ?, ?)"
+                compiled.params += [orjson.dumps(text).decode(), key, text]
             return compiled
         raise InvalidInput(f"unknown field {key!r}; searchable fields: {', '.join(known_fields())}", field=key)
 

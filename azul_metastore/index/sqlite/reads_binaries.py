@@ -34,6 +34,7 @@ from azul_metastore.index.similarity import (
     ssdeep_sizes,
     submission_key,
 )
+from azul_metastore.index.sqlite import bodies
 from azul_metastore.index.sqlite.reads import _in, _iso, _ms
 from azul_metastore.index.sqlite.terms import token
 from azul_metastore.index.tlsh import TlshTable, parse_tlsh
@@ -94,16 +95,17 @@ def binary_submissions(store: SqliteMetadataStore, sha256s: Sequence[str], acces
     out: list[SubmissionRow] = []
     db = store._db()
     for chunk in _chunks(list(dict.fromkeys(sha256s))):
+        # one unpack and one parse per row: three json_extract calls would unpack the body three times
         rows = db.execute(
-            f"SELECT b.sha256, d.source_name, d.source_ts, d.depth, json_extract(doc(d.body), '$.source.references'),"
-            f" json_extract(doc(d.body), '$.filename'), EXISTS (SELECT 1 FROM json_each(doc(d.body), '$.datastreams') s"
-            f" WHERE json_extract(s.value, '$.label') = 'content')"
+            f"SELECT b.sha256, d.source_name, d.source_ts, d.depth, d.body"
             f" FROM docs d JOIN binaries b ON b.id = d.binary_id WHERE b.sha256 IN ({','.join('?' * len(chunk))})"
             f" AND d.source_name IS NOT NULL AND {_in(allowed)}", list(chunk)).fetchall()
-        for sha, name, ts, depth, refs, names, content in rows:
+        for sha, name, ts, depth, stored in rows:
+            body = bodies.unpack(stored)
+            content = any(s.get("label") == "content" for s in body.get("datastreams") or ())
             out.append(SubmissionRow(sha, name, _iso(ts) if ts is not None else None, depth or 0,
-                                     orjson.loads(refs) if refs else {}, bool(content),
-                                     orjson.loads(names) if names else []))
+                                     (body.get("source") or {}).get("references") or {}, content,
+                                     body.get("filename") or []))
     return sorted(out, key=submission_key)
 
 
