@@ -14,11 +14,16 @@ body distance, per 2-bit bucket pair |a-b|, with 3 counted as 6.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import threading
+import weakref
+from collections.abc import Callable, Sequence
+from typing import Any, Generic, TypeVar
 
 import numpy as np
 
 from azul_metastore.errors import InvalidInput
+
+T = TypeVar("T")
 
 __all__ = ["TlshTable", "distances", "parse_tlsh"]
 
@@ -116,3 +121,20 @@ def distances(query: str, hashes: Sequence[str]) -> list[int | None]:
     for position, value in zip(kept, found.tolist(), strict=True):
         out[position] = int(value)
     return out
+
+
+class PerStore(Generic[T]):
+    """One object per metadata store, made on first use and weakly held (a closed store's object,
+    such as its TLSH hash table, goes with it). Both index adapters keep their TLSH caches so."""
+
+    def __init__(self, factory: Callable[[], T]) -> None:
+        self._factory = factory
+        self._objects: weakref.WeakKeyDictionary[Any, T] = weakref.WeakKeyDictionary()
+        self._lock = threading.Lock()
+
+    def __call__(self, store: Any) -> T:
+        with self._lock:
+            made = self._objects.get(store)
+            if made is None:
+                made = self._objects[store] = self._factory()
+        return made

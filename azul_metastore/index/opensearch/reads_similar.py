@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import threading
 import time
-import weakref
 from collections import defaultdict
 from collections.abc import Iterator, Sequence
 from datetime import UTC, datetime
@@ -37,7 +36,7 @@ from azul_metastore.index.similarity import (
     ssdeep_sizes,
     submission_key,
 )
-from azul_metastore.index.tlsh import TlshTable, parse_tlsh
+from azul_metastore.index.tlsh import PerStore, TlshTable, parse_tlsh
 from azul_metastore.security import Access
 
 if TYPE_CHECKING:
@@ -158,16 +157,7 @@ class _TlshCache:
             self.table = TlshTable(bytes(self.raw), len(self.shas))
 
 
-_caches: weakref.WeakKeyDictionary[OpenSearchMetadataStore, _TlshCache] = weakref.WeakKeyDictionary()
-_caches_lock = threading.Lock()
-
-
-def _tlsh_cache(store: OpenSearchMetadataStore) -> _TlshCache:
-    with _caches_lock:
-        cache = _caches.get(store)
-        if cache is None:
-            cache = _caches[store] = _TlshCache()
-    return cache
+_tlsh_cache: PerStore[_TlshCache] = PerStore(_TlshCache)
 
 
 def similar_tlsh(store: OpenSearchMetadataStore, tlsh: str, access: Access, limit: int) -> list[tuple[str, int]]:

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import threading
 import time
-import weakref
 from collections import defaultdict
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
@@ -37,7 +36,7 @@ from azul_metastore.index.similarity import (
 from azul_metastore.index.sqlite import bodies
 from azul_metastore.index.sqlite.reads import _in, _iso, _ms
 from azul_metastore.index.sqlite.terms import token
-from azul_metastore.index.tlsh import TlshTable, parse_tlsh
+from azul_metastore.index.tlsh import PerStore, TlshTable, parse_tlsh
 from azul_metastore.security import Access
 
 if TYPE_CHECKING:
@@ -164,17 +163,7 @@ class _TlshCache:
             self.table = TlshTable(bytes(self.raw), len(self.texts))
 
 
-# one cache per store object (weakly held: a closed store's table goes with it)
-_caches: weakref.WeakKeyDictionary[SqliteMetadataStore, _TlshCache] = weakref.WeakKeyDictionary()
-_caches_lock = threading.Lock()
-
-
-def _tlsh_cache(store: SqliteMetadataStore) -> _TlshCache:
-    with _caches_lock:
-        cache = _caches.get(store)
-        if cache is None:
-            cache = _caches[store] = _TlshCache()
-    return cache
+_tlsh_cache: PerStore[_TlshCache] = PerStore(_TlshCache)
 
 
 def similar_tlsh(store: SqliteMetadataStore, tlsh: str, access: Access, limit: int) -> list[tuple[str, int]]:
