@@ -83,7 +83,7 @@ class SqliteMetadataStore:
             db.execute("PRAGMA synchronous=NORMAL")
             # checkpoint every ~200 MB of WAL rather than every 4 MB: an ingest batch rewrites the
             # same index pages many times over, and each checkpoint pays an fsync (measured: the
-            # commit of a batch took 40% less)
+            # commit of a batch took a third less at 200,000 documents)
             db.execute(f"PRAGMA wal_autocheckpoint={WAL_CHECKPOINT_PAGES}")
             db.execute(f"PRAGMA cache_size=-{self.cache_mb * 1024}")
             db.execute("PRAGMA mmap_size=8589934592")
