@@ -46,18 +46,16 @@ def pack_text(text: str | bytes) -> bytes:
     return _codecs()[0].compress(text.encode() if isinstance(text, str) else text)
 
 
-def unpack_text(stored: bytes | str | None) -> str | None:
+def unpack_text(stored: bytes | None) -> str | None:
     """The JSON text of a stored body (the ``doc()`` SQL function; NULL stays NULL, as aggregates
     over no rows evaluate their bare columns on a NULL row)."""
-    if stored is None or isinstance(stored, str):
-        return stored
+    if stored is None:
+        return None
     return _codecs()[1].decompress(stored).decode()
 
 
-def unpack(stored: bytes | str) -> dict[str, Any]:
+def unpack(stored: bytes) -> dict[str, Any]:
     """The document body of a stored row."""
-    if isinstance(stored, str):
-        return orjson.loads(stored)
     return orjson.loads(_codecs()[1].decompress(stored))
 
 
