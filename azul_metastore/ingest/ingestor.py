@@ -16,6 +16,7 @@ import logging
 import socket
 import threading
 import time
+from collections.abc import Callable
 
 import orjson
 
@@ -96,8 +97,11 @@ class Ingestor:
         self.processed += len(batch.records)
         return len(batch.records)
 
-    def run(self, stop: threading.Event) -> None:
-        """Loop until ``stop`` is set; the batch in hand is always finished first."""
+    def run(self, stop: threading.Event, between_batches: Callable[[], None] | None = None) -> None:
+        """Loop until ``stop`` is set; the batch in hand is always finished first.
+
+        ``between_batches`` runs after every batch (a dedicated ingestor process collects garbage there).
+        """
         log.info("ingestor %s started (group %s, topics %s)", self.model, self.group, self.topics)
         last_report, reported, backoff = time.monotonic(), 0, 1.0
         while not stop.is_set():
@@ -108,6 +112,8 @@ class Ingestor:
                 log.error("ingestor %s: %s; retrying in %.0f s", self.model, exc, backoff)
                 stop.wait(backoff)
                 backoff = min(MAX_BACKOFF, backoff * 2)
+            if between_batches is not None:
+                between_batches()
             now = time.monotonic()
             if now - last_report >= PROGRESS_EVERY and self.processed != reported:
                 rate = (self.processed - reported) / (now - last_report)

@@ -24,13 +24,13 @@ from azul_metastore.index.documents import Document
 from azul_metastore.index.port import Page, PivotResult, ReferenceGroup, Selector, SortKey, StatusCount
 from azul_metastore.index.sqlite import bodies, lifecycle, reads, reads_features
 from azul_metastore.index.sqlite.schema import migrate
-from azul_metastore.index.sqlite.terms import searchable, tokens_and_values
+from azul_metastore.index.sqlite.terms import TermCache, searchable, tokens_and_values
 from azul_metastore.query.ast import Node
 from azul_metastore.security import Access, visible_ids
 
 #: WAL pages (4 KiB) written between automatic checkpoints
 WAL_CHECKPOINT_PAGES = 50_000
-#: how many sha256 → binary id mappings and seen (field, value, security) triples are remembered
+#: how many sha256 → binary id mappings are remembered
 CACHE_LIMIT = 1_000_000
 
 
@@ -66,7 +66,7 @@ class SqliteMetadataStore:
         self._identified: dict[int, frozenset[str]] = {}
         self._sec_ids: dict[str, int] = {}
         self._sec_rows: list[tuple[int, str]] = []
-        self._seen_vals: set[tuple[str, str, int]] = set()
+        self._terms = TermCache()
         with self._lock:
             migrate(self._db())
 
@@ -152,7 +152,7 @@ class SqliteMetadataStore:
         # the CPU work (serialising, tokens) happens before taking the write lock, so several
         # ingestor processes overlap everything but the SQL itself
         prepared = {
-            d.id: (bodies.pack(d.body), *tokens_and_values(d.body))
+            d.id: (bodies.pack(d.body), *self._terms.prepare(d.body))
             for d in binary_docs
             if d.body.get("binary_info", {}).get("name") == "metadata"
         }
@@ -166,6 +166,9 @@ class SqliteMetadataStore:
                     self._write_plugin(db, doc)
                 elif doc.doc_type == "annotation":
                     self._write_annotation(db, doc)
+        for doc in binary_docs:
+            if doc.id in prepared:
+                self._terms.listed(doc.body["security"], prepared[doc.id][2])
 
     def _binary_ids_for(self, db: sqlite3.Connection, sha256s: set[str]) -> None:
         """Make sure every sha256 has a binaries row and a cached id, in a few statements."""
@@ -247,7 +250,8 @@ class SqliteMetadataStore:
             ):
                 if doc_id in keys:  # not a 64-bit collision with another document
                     existing[doc_id] = (rowid, body)
-        inserts, updates, fts, vals = [], [], [], []
+        inserts, updates, fts = [], [], []
+        vals: set[tuple[str, str, str, int]] = set()
         for doc in metadata:
             body = doc.body
             bid = self._binary_id(db, body["sha256"])
@@ -259,7 +263,7 @@ class SqliteMetadataStore:
             source = body.get("source") or {}
             parent = body.get("parent")
             parent_id = self._binary_id(db, parent["sha256"]) if parent and parent.get("sha256") else None
-            text, tokens, pairs = prepared[doc.id]
+            text, tokens, unlisted = prepared[doc.id]
             row = (bid, sid, body["action"], author.get("category"), author.get("name"), author.get("version"),
                    epoch_ms(body.get("timestamp")) or 0, source.get("name"), epoch_ms(source.get("timestamp")),
                    body.get("depth"), body.get("track_source_references"), body.get("track_link"),
@@ -275,13 +279,7 @@ class SqliteMetadataStore:
                 next_rowid += 1
                 new_rows.append((rowid, keys[doc.id], doc.id, *row))
             inserts.append((rowid, tokens))
-            for field, value in pairs:
-                key = (field, value, sid)
-                if key not in self._seen_vals:
-                    if len(self._seen_vals) >= CACHE_LIMIT:
-                        self._seen_vals.clear()
-                    self._seen_vals.add(key)
-                    vals.append((field, value.lower(), value, sid))
+            vals.update((field, value.lower(), value, sid) for field, value in unlisted)
         if identities:
             sets = ", ".join(f"{k} = COALESCE({k}, ?)" for k in self._IDENTITY)
             db.executemany(f"UPDATE binaries SET {sets} WHERE id = ?", identities)
