@@ -91,10 +91,10 @@ def catalogue_events() -> list[dict[str, Any]]:
                references={"user": "alice"}, security="LOW", features=[feat("filename", "inner.exe", "filepath")]),
         _event(D, {"file_format": "text/plain", "mime": "text/plain", "size": 10 * 1024}, author="tester",
                timestamp="2024-01-05T00:00:00+00:00", references={"user": "carol"}, security="LOW TLP:AMBER+STRICT",
-               features=[feat("tag", "confidential")]),
+               features=[feat("tag", "confidential"), feat("version", "12abc")]),
         _event(E, {"file_format": "executable/linux/elf64", "size": 777}, source="virustotal", author="vt",
                timestamp="2024-01-06T00:00:00+00:00", references={}, security="MEDIUM MOD1 REL:APPLE",
-               features=[feat("tag", "Malware"), feat("section", ".text")]),
+               features=[feat("tag", "Malware"), feat("section", ".text"), feat("version", " 3e0 ")]),
         _event(E, {"file_format": "executable/linux/elf64", "size": 777}, action="enriched", author="pefile",
                timestamp="2024-01-07T00:00:00+00:00", security="LOW", features=[feat("section", ".rsrc")]),
     ]

@@ -13,7 +13,8 @@ never matches through a document the caller may not see. OpenSearch's own docume
 Field semantics follow the embedded compiler (``index/sqlite/compiler.py``) so both adapters give
 the same answers: ``key:v`` and ``key:'v'`` are case-insensitive, ``key:"v"`` and ``key:=v`` exact,
 hashes are lower-cased, a trailing ``*`` is a prefix, and numeric comparisons on
-``features_map.<name>`` compare numbers (the ``.num`` sub-field), not text.
+``features_map.<name>`` compare its values that are numbers (``features_num.<name>``,
+``index/numbers.py``), not text.
 """
 
 from __future__ import annotations
@@ -210,7 +211,7 @@ class QueryCompiler:
     def _numeric_field(self, key: str, op: str) -> str:
         field, kind = self._field(key)
         if key.startswith("features_map."):
-            return field + ".num"
+            return "features_num." + key.removeprefix("features_map.")
         if kind == "text" and key in COLUMNS:
             raise InvalidInput(f"field {key!r} holds text; compare it with ':' rather than '{op}'", field=key)
         return field

@@ -22,6 +22,7 @@ from opensearchpy import OpenSearch, helpers
 
 from azul_metastore.errors import BackendUnavailable, InvalidInput
 from azul_metastore.index.documents import Document
+from azul_metastore.index.numbers import numeric_view
 from azul_metastore.index.opensearch import lifecycle, reads, reads_aggs, reads_similar
 from azul_metastore.index.opensearch.client import translated
 from azul_metastore.index.opensearch.templates import DOC_TYPES, IndexNames, Templates
@@ -107,8 +108,9 @@ class OpenSearchMetadataStore:
                 if (body.get("binary_info") or {}).get("name") == "binary":
                     parents.add(doc.id)
                     body = {**body, "sha256": doc.id}
-                else:
-                    features.update(body.get("features_map") or ())
+                elif body.get("features_map"):
+                    features.update(body["features_map"])
+                    body = {**body, "features_num": numeric_view(body["features_map"])}
             planned[(self._placed(doc), doc.id)] = (doc, body)
         # A metadata document is only found through its binary's parent document, which the
         # ingest dedupe cache may have skipped: always (re)write the parent beside it.

@@ -13,8 +13,15 @@ One composable index template per type carries the alias, settings and a ``dynam
 mapping; new feature names are added to ``features_map`` on demand (:meth:`Templates.add_features`)
 because strict mappings refuse unknown fields rather than guessing a type for them.
 
-k-NN: only the Lucene engine works on the test nodes (no faiss/nmslib native libraries), and Lucene
-has no binary (Hamming) vectors, so ``entropy_vector`` is stored but not indexed.
+Indexing cost shaped two choices (template 20261126, measured on one node, 2 cores):
+
+* ``features_map.<name>`` is a keyword only. Its numbers are indexed as ``features_num.<name>``
+  doubles, found by the adapter (``index/numbers.py``) and kept out of ``_source``. Before, a
+  ``double`` sub-field with ``ignore_malformed`` tried to parse every value, and every text value
+  cost an exception and an ``_ignored`` entry: 15-20% of indexing time.
+* ``tlsh_vector`` and ``entropy_vector`` are stored, not indexed. No query uses a k-NN graph (TLSH
+  similarity reads the hashes themselves and computes real TLSH distances, ``reads_similar.py``),
+  and building the HNSW graph cost ~15% of indexing time.
 """
 
 from __future__ import annotations
@@ -32,7 +39,7 @@ log = logging.getLogger(__name__)
 
 DOC_TYPES = ("binary2", "status", "plugin", "annotation", "tombstone")
 #: bumped when a mapping changes incompatibly (then reingest into a new partition, §1.4)
-TEMPLATE_VERSION = 20250519
+TEMPLATE_VERSION = 20261126
 #: longest keyword value indexed, as Azul's ``ignore_above``
 IGNORE_ABOVE = 8000
 
@@ -40,11 +47,12 @@ _KW = {"type": "keyword"}
 _KW_LONG = {"type": "keyword", "ignore_above": IGNORE_ABOVE}
 
 
-def feature_field() -> dict[str, Any]:
-    """Mapping of one ``features_map.<name>``: the value as a keyword, plus a numeric view so
-    ``features_map.count:>3`` compares numbers (as the embedded index does) instead of text."""
-    return {"type": "keyword", "ignore_above": IGNORE_ABOVE,
-            "fields": {"num": {"type": "double", "ignore_malformed": True}}}
+def feature_fields(names: set[str]) -> dict[str, Any]:
+    """Mappings of new feature names: ``features_map.<name>`` keywords and ``features_num.<name>``
+    doubles (its values that are numbers, so ``features_map.count:>3`` compares numbers)."""
+    ordered = sorted(names)
+    return {"features_map": {"properties": {n: _KW_LONG for n in ordered}},
+            "features_num": {"properties": {n: {"type": "double"} for n in ordered}}}
 
 
 class IndexNames:
@@ -116,6 +124,7 @@ def binary2_mapping() -> dict[str, Any]:
             "enriched": {"dynamic": False, "properties": enriched},
             "encoded": {"dynamic": False, "properties": {"location": {"type": "double_range"}}}}},
         "features_map": {"type": "object", "dynamic": "strict", "properties": {}},
+        "features_num": {"type": "object", "dynamic": "strict", "properties": {}},
         "info": {"type": "object", "enabled": False},
         "datastreams": {"dynamic": False, "properties": streams},
         "timestamp": {"type": "date"},
@@ -134,8 +143,7 @@ def binary2_mapping() -> dict[str, Any]:
         "encoded_ssdeep": {"properties": {"blocksize": {"type": "integer"},
                                           "chunk": {"type": "text", "analyzer": "ssdeep_ngram_analyzer"},
                                           "dchunk": {"type": "text", "analyzer": "ssdeep_ngram_analyzer"}}},
-        "tlsh_vector": {"type": "knn_vector", "dimension": 36, "data_type": "byte",
-                        "method": {"name": "hnsw", "engine": "lucene", "space_type": "cosinesimil"}},
+        "tlsh_vector": {"type": "object", "enabled": False},
         "entropy_vector": {"type": "object", "enabled": False},
         "depth": {"type": "integer"},
         "source": {"dynamic": False, "properties": {
@@ -151,7 +159,8 @@ def binary2_mapping() -> dict[str, Any]:
         "parent_track_author": _KW,
         "parent_relationship": {"type": "object", "dynamic": False},
     }
-    return {"dynamic": "strict", "_routing": {"required": True}, "properties": props}
+    return {"dynamic": "strict", "_routing": {"required": True}, "_source": {"excludes": ["features_num"]},
+            "properties": props}
 
 
 def status_mapping() -> dict[str, Any]:
@@ -215,8 +224,7 @@ def index_settings(doc_type: str, shards: int, replicas: int) -> dict[str, Any]:
     out: dict[str, Any] = {"number_of_shards": shards, "number_of_replicas": replicas, "refresh_interval": "5s"}
     if doc_type == "binary2":
         # writes refresh explicitly (the port promises searchable on return); 30 s elsewhere, as Azul
-        out.update({"refresh_interval": "30s", "analysis": _ANALYSIS, "mapping.total_fields.limit": 20000,
-                    "knn": True})
+        out.update({"refresh_interval": "30s", "analysis": _ANALYSIS, "mapping.total_fields.limit": 20000})
     return {"index": out}
 
 
@@ -233,7 +241,8 @@ class Templates:
     def body(self, doc_type: str, features: set[str] = frozenset()) -> dict[str, Any]:  # type: ignore[assignment]
         mapping = copy.deepcopy(MAPPINGS[doc_type]())
         if doc_type == "binary2":
-            mapping["properties"]["features_map"]["properties"] = {f: feature_field() for f in sorted(features)}
+            for field, mapped in feature_fields(set(features)).items():
+                mapping["properties"][field]["properties"] = mapped["properties"]
         return {
             "index_patterns": self.names.patterns(doc_type),
             "priority": 1,
@@ -312,7 +321,7 @@ class Templates:
         with translated("adding feature fields"):
             self.client.indices.put_mapping(
                 index=",".join(self.names.patterns("binary2")), allow_no_indices=True, ignore_unavailable=True,
-                body={"properties": {"features_map": {"properties": {n: feature_field() for n in sorted(new)}}}})
+                body={"properties": feature_fields(new)})
             self.client.indices.put_index_template(name=self.names.template("binary2"),
                                                    body=self.body("binary2", self.features))
         log.info("mapped %d new feature names: %s", len(new), ", ".join(sorted(new)[:20]))

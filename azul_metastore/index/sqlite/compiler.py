@@ -289,8 +289,7 @@ class Compiler:
                 sql += " AND substr(value, 1, ?) = ?"
                 params += [len(text), text]
         else:
-            sql = (f"SELECT DISTINCT value FROM vals WHERE field = ? AND CAST(value AS REAL) {op} ?"
-                   " AND value GLOB '*[0-9]*'")
+            sql = f"SELECT DISTINCT value FROM vals WHERE field = ? AND as_number(value) {op} ?"
             params = [key, value]
         rows = self.db.execute(sql + f" LIMIT {MAX_EXPANSION + 1}", params).fetchall()
         if len(rows) > MAX_EXPANSION:

@@ -21,6 +21,7 @@ import orjson
 import azul_metastore.index.sqlite.reads_binaries as reads_binaries
 from azul_metastore.errors import BackendUnavailable
 from azul_metastore.index.documents import Document
+from azul_metastore.index.numbers import as_number
 from azul_metastore.index.port import Page, PivotResult, ReferenceGroup, Selector, SortKey, StatusCount
 from azul_metastore.index.sqlite import bodies, lifecycle, reads, reads_features
 from azul_metastore.index.sqlite.schema import migrate
@@ -92,6 +93,7 @@ class SqliteMetadataStore:
             db.create_function("has_value", 3, _has_value, deterministic=True)
             db.create_function("has_field", 2, _has_field, deterministic=True)
             db.create_function("has_prefix", 3, _has_prefix, deterministic=True)
+            db.create_function("as_number", 1, as_number, deterministic=True)
             self._local.db = db
             self._all.append(db)
         return db
