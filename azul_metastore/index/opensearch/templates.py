@@ -22,6 +22,10 @@ Indexing cost shaped two choices (template 20261126, measured on one node, 2 cor
 * ``tlsh_vector`` and ``entropy_vector`` are stored, not indexed. No query uses a k-NN graph (TLSH
   similarity reads the hashes themselves and computes real TLSH distances, ``reads_similar.py``),
   and building the HNSW graph cost ~15% of indexing time.
+* Only what a query of this metastore reads is indexed; the rest of a document stays in
+  ``_source``. So ``features`` maps ``name`` and ``enriched`` only (``features_map`` already indexes
+  every value), filepaths are keywords without Azul's path-hierarchy sub-fields, and
+  ``encoded_ssdeep`` (Azul's n-gram ssdeep search; ours reads ssdeep prefixes) is stored only.
 """
 
 from __future__ import annotations
@@ -104,9 +108,7 @@ def binary2_mapping() -> dict[str, Any]:
         "float": {"type": "double", "ignore_malformed": True},
         "datetime": {"type": "date", "ignore_malformed": True},
         "port": {"type": "integer", "ignore_malformed": True},
-        "filepath": {"type": "keyword", "ignore_above": IGNORE_ABOVE, "fields": {
-            "tree": {"type": "text", "analyzer": "path"},
-            "tree_reversed": {"type": "text", "analyzer": "path_reversed"}}},
+        "filepath": _KW_LONG,
     })
     streams = _identity()
     streams.update({"identify_version": {"type": "integer"}, "label": _KW, "language": _KW})
@@ -119,10 +121,7 @@ def binary2_mapping() -> dict[str, Any]:
         **_identity(),
         "sha256": {"type": "keyword", "eager_global_ordinals": True},
         "features": {"dynamic": False, "properties": {
-            "name": _KW_LONG, "type": _KW_LONG, "value": _KW_LONG, "label": _KW_LONG,
-            "offset": {"type": "long"}, "size": {"type": "long"},
-            "enriched": {"dynamic": False, "properties": enriched},
-            "encoded": {"dynamic": False, "properties": {"location": {"type": "double_range"}}}}},
+            "name": _KW_LONG, "enriched": {"dynamic": False, "properties": enriched}}},
         "features_map": {"type": "object", "dynamic": "strict", "properties": {}},
         "features_num": {"type": "object", "dynamic": "strict", "properties": {}},
         "info": {"type": "object", "enabled": False},
@@ -137,12 +136,10 @@ def binary2_mapping() -> dict[str, Any]:
         "num_feature_names": {"type": "integer"},
         "num_feature_values": {"type": "integer"},
         "sha256_author_action": _KW,
-        "uniq_features": {"type": "keyword", "eager_global_ordinals": True},
-        "uniq_info": {"type": "keyword", "eager_global_ordinals": True},
-        "uniq_data": {"type": "keyword", "eager_global_ordinals": True},
-        "encoded_ssdeep": {"properties": {"blocksize": {"type": "integer"},
-                                          "chunk": {"type": "text", "analyzer": "ssdeep_ngram_analyzer"},
-                                          "dchunk": {"type": "text", "analyzer": "ssdeep_ngram_analyzer"}}},
+        "uniq_features": _KW,
+        "uniq_info": _KW,
+        "uniq_data": _KW,
+        "encoded_ssdeep": {"type": "object", "enabled": False},
         "tlsh_vector": {"type": "object", "enabled": False},
         "entropy_vector": {"type": "object", "enabled": False},
         "depth": {"type": "integer"},
@@ -199,32 +196,12 @@ def tombstone_mapping() -> dict[str, Any]:
 MAPPINGS = {"binary2": binary2_mapping, "status": status_mapping, "plugin": plugin_mapping,
             "annotation": annotation_mapping, "tombstone": tombstone_mapping}
 
-_ANALYSIS = {
-    "analyzer": {
-        "path": {"tokenizer": "path_tokenizer"},
-        "path_reversed": {"tokenizer": "path_tokenizer_reversed"},
-        "pathw": {"tokenizer": "pathw_tokenizer"},
-        "pathw_reversed": {"tokenizer": "pathw_tokenizer_reversed"},
-        "alphanumeric": {"tokenizer": "alphanumeric_tokenizer"},
-        "ssdeep_ngram_analyzer": {"tokenizer": "ssdeep_ngram_tokenizer"},
-    },
-    "tokenizer": {
-        "path_tokenizer": {"type": "path_hierarchy", "delimiter": "/"},
-        "path_tokenizer_reversed": {"type": "path_hierarchy", "delimiter": "/", "reverse": True},
-        "pathw_tokenizer": {"type": "path_hierarchy", "delimiter": "\\"},
-        "pathw_tokenizer_reversed": {"type": "path_hierarchy", "delimiter": "\\", "reverse": True},
-        "alphanumeric_tokenizer": {"type": "char_group", "tokenize_on_chars": ["whitespace", "punctuation"]},
-        "ssdeep_ngram_tokenizer": {"type": "ngram", "min_gram": 7, "max_gram": 7,
-                                   "token_chars": ["letter", "digit", "punctuation", "symbol"]},
-    },
-}
-
 
 def index_settings(doc_type: str, shards: int, replicas: int) -> dict[str, Any]:
     out: dict[str, Any] = {"number_of_shards": shards, "number_of_replicas": replicas, "refresh_interval": "5s"}
     if doc_type == "binary2":
         # writes refresh explicitly (the port promises searchable on return); 30 s elsewhere, as Azul
-        out.update({"refresh_interval": "30s", "analysis": _ANALYSIS, "mapping.total_fields.limit": 20000})
+        out.update({"refresh_interval": "30s", "mapping.total_fields.limit": 20000})
     return {"index": out}
 
 
