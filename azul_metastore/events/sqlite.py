@@ -9,8 +9,8 @@ Why this shape:
   many, each take the next unleased range, so they never get the same records; a lease that
   expires (its consumer died) or whose consumer asks again (it restarted under the same name) is
   handed out again. That is Kafka's at-least-once contract without partitions.
-* Every write runs in ``BEGIN IMMEDIATE`` so concurrent processes serialise on SQLite's write lock
-  (WAL mode keeps readers unblocked); inside one process a lock avoids spinning on busy retries.
+* Every write runs in ``BEGIN IMMEDIATE``, queued on the writer lock of ``sqlite_file.py`` across
+  threads and processes (WAL mode keeps readers unblocked).
   ``synchronous=NORMAL`` in WAL mode keeps every committed transaction across a process crash
   (kill -9); only a power loss may drop the last ones.
 """
@@ -21,13 +21,13 @@ import sqlite3
 import threading
 import time
 import uuid
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager, suppress
+from collections.abc import Sequence
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from pathlib import Path
 
-from azul_metastore.errors import BackendUnavailable
 from azul_metastore.events.port import Batch, Message, Record
+from azul_metastore.sqlite_file import SqliteFile
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS topics (
@@ -70,6 +70,10 @@ class _Lease:
     end: int
 
 
+def _setup(db: sqlite3.Connection) -> None:
+    db.execute("PRAGMA cache_size=-65536")
+
+
 class SqliteEventLog:
     """Event log on one SQLite file; safe for many threads and processes at once.
 
@@ -81,50 +85,20 @@ class SqliteEventLog:
         self.path = Path(path)
         self.lease_seconds = lease_seconds
         self.poll_interval = poll_interval
-        self._local = threading.local()
-        self._write_lock = threading.Lock()
         self._appended = threading.Condition()
         self._topic_ids: dict[str, int] = {}
-        self._closed = False
-        self._all: list[sqlite3.Connection] = []
+        self._file = SqliteFile(self.path, "event log", _setup, busy_seconds=30.0)
         # executescript commits on its own, so the schema is created outside _write()
-        with self._write_lock:
-            self._db().executescript(SCHEMA)
+        with self._file.exclusive() as db:
+            db.executescript(SCHEMA)
 
     # --- connections --------------------------------------------------------------------------
 
     def _db(self) -> sqlite3.Connection:
-        db = getattr(self._local, "db", None)
-        if db is None:
-            if self._closed:
-                raise BackendUnavailable("the event log is closed")
-            try:
-                db = sqlite3.connect(self.path, timeout=30.0, isolation_level=None, check_same_thread=False)
-            except sqlite3.Error as exc:
-                raise BackendUnavailable(f"cannot open event log {self.path}: {exc}") from exc
-            db.execute("PRAGMA journal_mode=WAL")
-            db.execute("PRAGMA synchronous=NORMAL")
-            db.execute("PRAGMA cache_size=-65536")
-            db.execute("PRAGMA busy_timeout=30000")
-            self._local.db = db
-            self._all.append(db)
-        return db
+        return self._file.connection()
 
-    @contextmanager
-    def _write(self) -> Iterator[sqlite3.Connection]:
-        db = self._db()
-        with self._write_lock:
-            try:
-                db.execute("BEGIN IMMEDIATE")
-            except sqlite3.Error as exc:
-                raise BackendUnavailable(f"event log busy or unavailable: {exc}") from exc
-            try:
-                yield db
-            except BaseException:
-                db.execute("ROLLBACK")
-                raise
-            else:
-                db.execute("COMMIT")
+    def _write(self) -> AbstractContextManager[sqlite3.Connection]:
+        return self._file.write()
 
     def _topic_id(self, db: sqlite3.Connection, topic: str, create: bool) -> int | None:
         tid = self._topic_ids.get(topic)
@@ -334,9 +308,4 @@ class SqliteEventLog:
         return [r[0] for r in self._db().execute("SELECT name FROM topics ORDER BY name")]
 
     def close(self) -> None:
-        self._closed = True
-        for db in self._all:
-            with suppress(sqlite3.Error):
-                db.close()
-        self._all.clear()
-        self._local = threading.local()
+        self._file.close()

@@ -20,16 +20,15 @@ storage or run the lost-task processor on one of them.
 from __future__ import annotations
 
 import sqlite3
-import threading
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Sequence
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import orjson
 
-from azul_metastore.errors import BackendUnavailable
+from azul_metastore.sqlite_file import SqliteFile
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS tasks (
@@ -99,40 +98,15 @@ class TaskState:
     def __init__(self, path: Path) -> None:
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        self._local = threading.local()
-        self._lock = threading.Lock()
-        self._all: list[sqlite3.Connection] = []
-        with self._lock:
-            self._db().executescript(SCHEMA)
+        self._file = SqliteFile(self.path, "lifecycle state", busy_seconds=30.0)
+        with self._file.exclusive() as db:
+            db.executescript(SCHEMA)
 
     def _db(self) -> sqlite3.Connection:
-        db = getattr(self._local, "db", None)
-        if db is None:
-            try:
-                db = sqlite3.connect(self.path, timeout=30.0, isolation_level=None, check_same_thread=False)
-            except sqlite3.Error as exc:
-                raise BackendUnavailable(f"cannot open lifecycle state {self.path}: {exc}") from exc
-            db.execute("PRAGMA journal_mode=WAL")
-            db.execute("PRAGMA synchronous=NORMAL")
-            db.execute("PRAGMA busy_timeout=30000")
-            self._local.db = db
-            self._all.append(db)
-        return db
+        return self._file.connection()
 
-    @contextmanager
-    def write(self) -> Iterator[sqlite3.Connection]:
-        db = self._db()
-        with self._lock:
-            try:
-                db.execute("BEGIN IMMEDIATE")
-            except sqlite3.Error as exc:
-                raise BackendUnavailable(f"lifecycle state busy or unavailable: {exc}") from exc
-            try:
-                yield db
-            except BaseException:
-                db.execute("ROLLBACK")
-                raise
-            db.execute("COMMIT")
+    def write(self) -> AbstractContextManager[sqlite3.Connection]:
+        return self._file.write()
 
     # --- tasks ---------------------------------------------------------------------------------
 
@@ -236,10 +210,4 @@ class TaskState:
         return out
 
     def close(self) -> None:
-        for db in self._all:
-            try:
-                db.close()
-            except sqlite3.Error:
-                continue
-        self._all.clear()
-        self._local = threading.local()
+        self._file.close(reopen=True)
