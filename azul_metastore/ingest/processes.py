@@ -17,17 +17,19 @@ from __future__ import annotations
 import gc
 import logging
 import multiprocessing
-import os
 import signal
 import threading
 import time
-from multiprocessing.synchronize import Event as ProcessEvent
+from contextlib import suppress
+from multiprocessing.connection import Connection
 
 from azul_metastore.settings import Settings
 
 log = logging.getLogger(__name__)
 
 
+#: seconds a process has to finish its batch once asked to stop
+STOP_SECONDS = 120.0
 #: seconds between full collections (young objects are collected after every batch)
 FULL_COLLECTION_EVERY = 60.0
 
@@ -54,7 +56,7 @@ class BatchCollector:
             gc.collect(1)
 
 
-def _child(settings: Settings, model: str, index: int, stop: ProcessEvent) -> None:
+def _child(settings: Settings, model: str, index: int, stop: Connection) -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent decides when to stop
     signal.signal(signal.SIGTERM, signal.SIG_IGN)
     from azul_metastore.app import build_ingestor, build_services
@@ -64,13 +66,13 @@ def _child(settings: Settings, model: str, index: int, stop: ProcessEvent) -> No
     services = build_services(settings)
     ingestor = build_ingestor(services, model, instance=str(index))
     flag = threading.Event()
-    parent = os.getppid()
 
     def watch() -> None:
-        # stop when asked, or when the parent is gone (killed without a chance to ask)
-        while not stop.wait(1.0):
-            if os.getppid() != parent:
-                break
+        # A message asks this process to stop; end-of-file says the parent is gone (killed without
+        # a chance to ask: the kernel closed its end of the pipe). Nothing here can block on a lock
+        # the parent held when it died, which a multiprocessing.Event could.
+        with suppress(EOFError, OSError):
+            stop.recv()
         flag.set()
 
     threading.Thread(target=watch, daemon=True).start()
@@ -81,20 +83,32 @@ def _child(settings: Settings, model: str, index: int, stop: ProcessEvent) -> No
 
 
 def run_processes(settings: Settings, model: str, count: int, stop: threading.Event) -> None:
-    """Run ``count`` ingestor processes for ``model`` until ``stop`` is set; each finishes its batch."""
+    """Run ``count`` ingestor processes for ``model`` until ``stop`` is set; each finishes its batch.
+
+    A process that has not stopped ``STOP_SECONDS`` after being asked is killed (it ignores SIGTERM,
+    so that a terminal's Ctrl-C reaches the parent only): the batch it held is handed out again.
+    """
     context = multiprocessing.get_context("spawn")
-    child_stop = context.Event()
+    pipes = [context.Pipe(duplex=False) for _ in range(count)]
     children = [
-        context.Process(target=_child, args=(settings, model, i, child_stop), name=f"ingest-{model}-{i}")
-        for i in range(count)
+        context.Process(target=_child, args=(settings, model, i, reader), name=f"ingest-{model}-{i}")
+        for i, (reader, _) in enumerate(pipes)
     ]
     for child in children:
         child.start()
+    for reader, _ in pipes:
+        reader.close()  # the children have their own copies
     log.info("ingestor %s running in %d processes", model, count)
     stop.wait()
-    child_stop.set()
+    for _, writer in pipes:
+        with suppress(OSError):  # a child that already died closed its end
+            writer.send("stop")
+    deadline = time.monotonic() + STOP_SECONDS
     for child in children:
-        child.join(timeout=120)
+        child.join(timeout=max(0.0, deadline - time.monotonic()))
         if child.is_alive():
-            log.error("ingestor process %s did not stop in time; terminating it", child.name)
-            child.terminate()
+            log.error("ingestor process %s did not stop in %.0f s; killing it", child.name, STOP_SECONDS)
+            child.kill()
+            child.join()
+    for _, writer in pipes:
+        writer.close()

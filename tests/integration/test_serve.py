@@ -40,6 +40,19 @@ def indexed(data: Path) -> int:
         store.close()
 
 
+def spawned_by(pid: int) -> list[int]:
+    """The processes ``pid`` started (serve's binary ingestors and multiprocessing's helper)."""
+    return [int(c) for task in Path(f"/proc/{pid}/task").iterdir() for c in (task / "children").read_text().split()]
+
+
+def running(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except FileNotFoundError:
+        return False
+    return state != "Z"  # a zombie has exited; only its parent's wait is missing
+
+
 def wait_indexed(data: Path, expected: int, timeout: float = 60) -> int:
     deadline = time.monotonic() + timeout
     while (count := indexed(data)) < expected and time.monotonic() < deadline:
@@ -61,8 +74,15 @@ def test_serve_ingests_survives_kill_9_and_stops_cleanly(tmp_path: Path) -> None
         # more events, then the process dies at once, maybe in the middle of a batch
         second = [binary_event(author=f"b{i}") for i in range(2000)]
         httpx.post(f"{url}/api/v2/event", params={"model": "binary"}, content=json.dumps(second), timeout=60)
+        ingestors = spawned_by(proc.pid)
+        assert len(ingestors) >= 2
         proc.send_signal(signal.SIGKILL)
         proc.wait(timeout=30)
+        # orphaned ingestor processes notice their parent is gone and stop (they used to run on)
+        deadline = time.monotonic() + 30
+        while any(map(running, ingestors)) and time.monotonic() < deadline:
+            time.sleep(0.2)
+        assert not any(map(running, ingestors))
     finally:
         if proc.poll() is None:
             proc.kill()
@@ -73,7 +93,9 @@ def test_serve_ingests_survives_kill_9_and_stops_cleanly(tmp_path: Path) -> None
     try:
         # the restarted ingestors take back what was handed out but not committed: nothing is lost
         assert wait_indexed(data, 2050) == 2050
+        ingestors = spawned_by(proc.pid)
     finally:
         proc.send_signal(signal.SIGTERM)
         assert proc.wait(timeout=120) == 0
         proc.stderr.close()
+    assert not any(map(running, ingestors))  # a clean stop leaves no process behind
