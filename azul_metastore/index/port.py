@@ -213,6 +213,12 @@ class MetadataStore(Protocol):
         binary, in its sha256 order: one newest link document per related binary."""
         ...
 
+    def linked_many(self, sha256s: Sequence[str], access: Access, direction: Literal["children", "parents"],
+                    per_binary: int) -> dict[str, list[dict[str, Any]]]:
+        """The first page of :meth:`linked` (``per_binary`` related binaries) for each of several
+        binaries in one look-up, as a lineage walk needs them; binaries without links are left out."""
+        ...
+
     def stream_sources(self, stream_sha256: str, access: Access, limit: int = 10) -> list[tuple[str, str]]:
         """(source name, label) pairs of visible documents holding a datastream with this sha256."""
         ...

@@ -6,7 +6,9 @@ ancestors upwards and descendants downwards; with cousins, also the other childr
 the other parents of descendants, while the round is within the cousin distance and the number of
 cousins under its limit. Once the graph holds more than 200 links, only two nodes are expanded per
 direction and round, so a hub binary cannot make the answer unbounded. Every look-up passes the
-caller's access, so a link the caller may not see is never followed or shown.
+caller's access, so a link the caller may not see is never followed or shown. Each step looks up
+all the binaries it expands at once (``MetadataStore.linked_many``): on OpenSearch a search per
+binary made the walk cost seconds.
 """
 
 from __future__ import annotations
@@ -24,6 +26,8 @@ __all__ = ["COUSINS", "nearby"]
 #: include_cousins → (most cousins, most rounds at which cousins are looked for)
 COUSINS: dict[str, tuple[int, int]] = {"no": (0, 0), "yes_small": (100, 1), "yes": (100, 2), "yes_large": (250, 4)}
 PER_NODE = 30
+#: newest lineage documents of a binary read for the sources it was submitted to
+SOURCE_DOCS = 200
 ROUNDS = 10
 CROWDED = 200
 _LINEAGE_ACTIONS = ("sourced", "extracted", "mapped")
@@ -40,30 +44,40 @@ class _Walk:
     def _add(self, link: ReadNearbyLink) -> None:
         self.links.setdefault(link.id, link)
 
-    def parents(self, sha256: str) -> list[str]:
-        """Link this binary to its parents and to the sources it was submitted to directly."""
-        if sha256 in self.parents_done:
-            return []
-        self.parents_done.add(sha256)
-        found = []
-        for doc in self.index.linked(sha256, self.access, "parents", None, PER_NODE).items:
-            self._link(doc)
-            found.append(doc["parent"]["sha256"])
-        for doc in self.index.documents([sha256], self.access, actions=_LINEAGE_ACTIONS, limit=200):
+    def parents(self, nodes: list[str]) -> dict[str, list[str]]:
+        """Link these binaries to their parents and to the sources they were submitted to directly;
+        return each one's parents."""
+        todo = [s for s in dict.fromkeys(nodes) if s not in self.parents_done]
+        if not todo:
+            return {}
+        self.parents_done.update(todo)
+        pages = self.index.linked_many(todo, self.access, "parents", PER_NODE)
+        found: dict[str, list[str]] = {}
+        for sha in todo:
+            for doc in pages.get(sha, ()):
+                self._link(doc)
+                found.setdefault(sha, []).append(doc["parent"]["sha256"])
+        seen: dict[str, int] = {}
+        for doc in self.index.documents(todo, self.access, actions=_LINEAGE_ACTIONS, limit=SOURCE_DOCS * len(todo)):
+            sha = doc["sha256"]
+            seen[sha] = seen.get(sha, 0) + 1
             source = (doc.get("source") or {}).get("name")
-            if source and (doc.get("depth") or 0) == 0:
-                self._add(ReadNearbyLink(id=f"{doc.get('sha256_author_action')}{source}", child=sha256,
+            if source and (doc.get("depth") or 0) == 0 and seen[sha] <= SOURCE_DOCS:
+                self._add(ReadNearbyLink(id=f"{doc.get('sha256_author_action')}{source}", child=sha,
                                          child_node=node(doc), source=event_source(doc)))
         return found
 
-    def children(self, sha256: str) -> list[str]:
-        if sha256 in self.children_done:
-            return []
-        self.children_done.add(sha256)
-        found = []
-        for doc in self.index.linked(sha256, self.access, "children", None, PER_NODE).items:
-            self._link(doc)
-            found.append(doc["sha256"])
+    def children(self, nodes: list[str]) -> dict[str, list[str]]:
+        todo = [s for s in dict.fromkeys(nodes) if s not in self.children_done]
+        if not todo:
+            return {}
+        self.children_done.update(todo)
+        pages = self.index.linked_many(todo, self.access, "children", PER_NODE)
+        found: dict[str, list[str]] = {}
+        for sha in todo:
+            for doc in pages.get(sha, ()):
+                self._link(doc)
+                found.setdefault(sha, []).append(doc["sha256"])
         return found
 
     def _link(self, doc: dict[str, Any]) -> None:
@@ -75,12 +89,13 @@ class _Walk:
                                  parent=parent["sha256"], child_node=node(doc)))
 
     def expand(self, nodes: list[str], direction: Literal["parents", "children"]) -> list[str]:
+        """One step of the walk from ``nodes`` (all of them in one look-up), the new binaries in order."""
         if len(self.links) > CROWDED:
             nodes = nodes[:2]
-        step = self.parents if direction == "parents" else self.children
+        step = self.parents(nodes) if direction == "parents" else self.children(nodes)
         found: list[str] = []
         for sha in nodes:
-            found += [s for s in step(sha) if s not in found]
+            found += [s for s in step.get(sha, ()) if s not in found]
         return found
 
 
@@ -89,8 +104,8 @@ def nearby(index: MetadataStore, sha256: str, access: Access, include_cousins: s
     focus = sha256.lower()
     max_cousins, max_round = COUSINS.get(include_cousins, COUSINS["yes"])
     walk = _Walk(index, access)
-    ups = walk.parents(focus)
-    downs = walk.children(focus)
+    ups = walk.expand([focus], "parents")
+    downs = walk.expand([focus], "children")
     cousins: set[str] = set()
     for round_ in range(1, ROUNDS + 1):
         new_ups = walk.expand(ups, "parents")

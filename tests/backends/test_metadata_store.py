@@ -242,6 +242,19 @@ def test_linked_pages_match_the_oracle(loaded: MetadataStore, dataset, user: str
         assert seen == sorted(links[parent])
 
 
+@pytest.mark.parametrize("user", ["low", "high_all", "system"])
+@pytest.mark.parametrize("direction", ["children", "parents"])
+def test_linked_many_is_each_binarys_first_linked_page(loaded: MetadataStore, dataset, user: str,
+                                                         direction: str) -> None:
+    access = dataset.access(user)
+    binaries = sorted(Oracle(dataset.documents).binaries(dataset.access("system"), False)) + ["f" * 64]
+    many = loaded.linked_many(binaries, access, direction, 2)
+    single = {sha: loaded.linked(sha, access, direction, None, 2).items for sha in binaries}
+    assert many == {sha: items for sha, items in single.items() if items}
+    assert many  # the dataset has links every one of these users may see
+    assert loaded.linked_many([], access, direction, 2) == {}
+
+
 def test_stream_sources_and_identities(loaded: MetadataStore, dataset) -> None:
     system, low = dataset.access("system"), dataset.access("low")
     assert loaded.stream_sources(A, system) == [("samples", "content")]

@@ -192,6 +192,31 @@ def linked(store: OpenSearchMetadataStore, sha256: str, access: Access, directio
     return Page(items, buckets[-1]["key"]["other"] if buckets else None, total)
 
 
+def linked_many(store: OpenSearchMetadataStore, sha256s: Sequence[str], access: Access,
+                direction: Literal["children", "parents"], per_binary: int) -> dict[str, list[dict[str, Any]]]:
+    """:func:`linked`'s first page for several binaries in one search (a lineage walk used to make
+    one search per node): a terms aggregation per binary, its related binaries in sha256 order
+    (exact: ordered by key, not by count), the newest link document of each."""
+    wanted = sorted({s.lower() for s in sha256s})
+    if not wanted:
+        return {}
+    if direction == "children":
+        match: Query = {"terms": {"parent.sha256": wanted}}
+        mine, other = "parent.sha256", "sha256"
+    else:
+        match = {"bool": {"filter": [{"terms": {"sha256": wanted}}, {"exists": {"field": "parent.sha256"}}]}}
+        mine, other = "sha256", "parent.sha256"
+    aggs: Query = {"b": {"terms": {"field": mine, "size": len(wanted)}, "aggs": {
+        "o": {"terms": {"field": other, "size": per_binary, "order": {"_key": "asc"}}, "aggs": {
+            "top": {"top_hits": {"size": 1, "sort": [{"timestamp": "desc"}]}}}}}}}
+    body = {"size": 0, "query": visible(access, METADATA, match), "aggs": aggs}
+    answer = search(store, "binary2", body, "reading links", wanted if direction == "parents" else ())
+    found: dict[str, list[dict[str, Any]]] = {}
+    for bucket in (answer.get("aggregations") or {}).get("b", {}).get("buckets", ()):
+        found[bucket["key"]] = [o["top"]["hits"]["hits"][0]["_source"] for o in bucket["o"]["buckets"]]
+    return found
+
+
 def stream_sources(store: OpenSearchMetadataStore, stream_sha256: str, access: Access,
                    limit: int) -> list[tuple[str, str]]:
     query = visible(access, METADATA, {"term": {"datastreams.sha256": stream_sha256}},

@@ -343,6 +343,10 @@ class OpenSearchMetadataStore:
                after: str | None, limit: int) -> Page:
         return reads.linked(self, sha256, access, direction, after, limit)
 
+    def linked_many(self, sha256s: Sequence[str], access: Access, direction: Literal["children", "parents"],
+                    per_binary: int) -> dict[str, list[dict[str, Any]]]:
+        return reads.linked_many(self, sha256s, access, direction, per_binary)
+
     def stream_sources(self, stream_sha256: str, access: Access, limit: int = 10) -> list[tuple[str, str]]:
         return reads.stream_sources(self, stream_sha256, access, limit)
 
