@@ -13,6 +13,7 @@ binary made the walk cost seconds.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -44,19 +45,25 @@ class _Walk:
     def _add(self, link: ReadNearbyLink) -> None:
         self.links.setdefault(link.id, link)
 
-    def parents(self, nodes: list[str]) -> dict[str, list[str]]:
-        """Link these binaries to their parents and to the sources they were submitted to directly;
-        return each one's parents."""
-        todo = [s for s in dict.fromkeys(nodes) if s not in self.parents_done]
-        if not todo:
-            return {}
-        self.parents_done.update(todo)
-        pages = self.index.linked_many(todo, self.access, "parents", PER_NODE)
+    def _step(self, nodes: list[str], direction: Literal["parents", "children"], done: set[str],
+              related: Callable[[dict[str, Any]], str]) -> tuple[list[str], dict[str, list[str]]]:
+        """Link the binaries not yet expanded this way; return them and each one's related binaries."""
+        todo = [s for s in dict.fromkeys(nodes) if s not in done]
+        done.update(todo)
+        pages = self.index.linked_many(todo, self.access, direction, PER_NODE) if todo else {}
         found: dict[str, list[str]] = {}
         for sha in todo:
             for doc in pages.get(sha, ()):
                 self._link(doc)
-                found.setdefault(sha, []).append(doc["parent"]["sha256"])
+                found.setdefault(sha, []).append(related(doc))
+        return todo, found
+
+    def parents(self, nodes: list[str]) -> dict[str, list[str]]:
+        """Link these binaries to their parents and to the sources they were submitted to directly;
+        return each one's parents."""
+        todo, found = self._step(nodes, "parents", self.parents_done, lambda doc: doc["parent"]["sha256"])
+        if not todo:
+            return found
         seen: dict[str, int] = {}
         for doc in self.index.documents(todo, self.access, actions=_LINEAGE_ACTIONS, limit=SOURCE_DOCS * len(todo)):
             sha = doc["sha256"]
@@ -68,17 +75,7 @@ class _Walk:
         return found
 
     def children(self, nodes: list[str]) -> dict[str, list[str]]:
-        todo = [s for s in dict.fromkeys(nodes) if s not in self.children_done]
-        if not todo:
-            return {}
-        self.children_done.update(todo)
-        pages = self.index.linked_many(todo, self.access, "children", PER_NODE)
-        found: dict[str, list[str]] = {}
-        for sha in todo:
-            for doc in pages.get(sha, ()):
-                self._link(doc)
-                found.setdefault(sha, []).append(doc["sha256"])
-        return found
+        return self._step(nodes, "children", self.children_done, lambda doc: doc["sha256"])[1]
 
     def _link(self, doc: dict[str, Any]) -> None:
         parent = doc.get("parent") or {}
