@@ -128,20 +128,53 @@ def _sha256s(store: OpenSearchMetadataStore, query: Query, doing: str) -> list[s
             return out
 
 
+_HASH_KINDS = {32: "md5", 40: "sha1", 64: "sha256", 128: "sha512"}
+
+
+def _hash_term(value: str) -> tuple[str, str]:
+    """The field a hash is looked up on (its length names it; ssdeep by its two colons) and its key."""
+    kind = _HASH_KINDS.get(len(value))
+    if kind and value.count(":") != 2:
+        return kind, value.lower()
+    return "ssdeep", value
+
+
+def _hash_pairs(store: OpenSearchMetadataStore, column: str, keys: list[str]) -> Iterator[tuple[str, str]]:
+    """(hash, sha256) of the metadata documents holding one of ``keys`` in ``column`` (composite pages)."""
+    query = {"bool": {"filter": [METADATA, {"terms": {column: keys}}]}}
+    after = None
+    while True:
+        composite: Query = {"size": 1000, "sources": [{"h": {"terms": {"field": column}}},
+                                                      {"s": {"terms": {"field": "sha256"}}}]}
+        if after:
+            composite["after"] = after
+        answer = search(store, "binary2", {"size": 0, "query": query, "aggs": {"c": {"composite": composite}}},
+                        "looking up hashes")
+        agg = (answer.get("aggregations") or {}).get("c") or {"buckets": []}
+        yield from ((b["key"]["h"], b["key"]["s"]) for b in agg["buckets"])
+        after = agg.get("after_key")
+        if not agg["buckets"] or not after:
+            return
+
+
 def lookup_hashes(store: OpenSearchMetadataStore, hashes: Sequence[str], access: Access) -> dict[str, list[str]]:
     """A hash identifies bytes, so (as in the embedded index) it matches on any document of the
-    binary, and the binary is returned when the caller can see any of its documents."""
-    out: dict[str, list[str]] = {}
+    binary, and the binary is returned when the caller can see any of its documents.
+
+    One search per kind of hash given and one for visibility, whatever the number of hashes (two
+    searches per hash took 1.5 s for 12 hashes at 1,000,000 binaries)."""
+    wanted: dict[str, set[str]] = {}
     for value in hashes:
-        kind = {32: "md5", 40: "sha1", 64: "sha256", 128: "sha512"}.get(len(value))
-        column, key = (kind, value.lower()) if kind else ("ssdeep", value)
-        if value.count(":") == 2:
-            column, key = "ssdeep", value
-        having = _sha256s(store, {"bool": {"filter": [METADATA, {"term": {column: key}}]}}, "looking up hashes")
-        if having:
-            having = _sha256s(store, visible(access, METADATA, {"terms": {"sha256": having}}), "looking up hashes")
-        out[value] = having
-    return out
+        column, key = _hash_term(value)
+        wanted.setdefault(column, set()).add(key)
+    having: dict[tuple[str, str], list[str]] = {}
+    for column, keys in wanted.items():
+        for key, sha in _hash_pairs(store, column, sorted(keys)):
+            having.setdefault((column, key), []).append(sha)
+    candidates = sorted({sha for shas in having.values() for sha in shas})
+    seen = set(_sha256s(store, visible(access, METADATA, {"terms": {"sha256": candidates}}), "looking up hashes")
+               if candidates else ())
+    return {value: [sha for sha in having.get(_hash_term(value), ()) if sha in seen] for value in hashes}
 
 
 def documents(store: OpenSearchMetadataStore, sha256s: Sequence[str], access: Access, actions: Sequence[str],
