@@ -247,7 +247,7 @@ def test_linked_pages_match_the_oracle(loaded: MetadataStore, dataset, user: str
 def test_linked_many_is_each_binarys_first_linked_page(loaded: MetadataStore, dataset, user: str,
                                                          direction: str) -> None:
     access = dataset.access(user)
-    binaries = sorted(Oracle(dataset.documents).binaries(dataset.access("system"), False)) + ["f" * 64]
+    binaries = [*sorted(Oracle(dataset.documents).binaries(dataset.access("system"), False)), "f" * 64]
     many = loaded.linked_many(binaries, access, direction, 2)
     single = {sha: loaded.linked(sha, access, direction, None, 2).items for sha in binaries}
     assert many == {sha: items for sha, items in single.items() if items}
