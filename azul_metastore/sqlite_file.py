@@ -3,13 +3,15 @@
 The embedded index, the event log and the lifecycle state each keep an SQLite file in WAL mode
 (readers never block the writer) and share this plumbing.
 
-Writers queue on a lock that is handed over at once. SQLite serialises writers by itself, but a
-writer that finds the file locked polls: its busy handler sleeps 1, 2, 5, 10, 15, 20, 25, ... ms
-between tries. Two ingestor processes that each hold the index's write lock most of the time (a
-batch writes for ~100 ms) lost up to 25 ms per hand-over that way. Writers now first take a blocking
-``flock`` on ``<file>-writer`` (the kernel wakes the waiter the moment the holder lets go); the
-threads of one process queue on a threading lock before that, because an ``flock`` belongs to the
-open file, which threads share. SQLite's own lock still protects the file from any other writer.
+Writers queue on a lock of our own before SQLite's. SQLite serialises writers by itself, but a
+writer that finds the file locked sleeps 1, 2, 5, 10, 15, 20, 25, ... ms between tries, so two
+ingestor processes that each hold the index's write lock most of the time (a batch writes for
+~100 ms) could lose up to 25 ms at each hand-over. The lock here is an ``flock`` on
+``<file>-writer`` tried every millisecond, so a waiting writer starts within a millisecond of the
+lock coming free, and still gives up with a clear error after ``busy_seconds`` (a writer stuck
+while holding it must not hang every other writer for good). The threads of one process queue on
+a threading lock first, because an ``flock`` belongs to the open file, which threads share. SQLite's
+own lock still protects the file from any writer that does not come through here.
 """
 
 from __future__ import annotations
@@ -18,11 +20,15 @@ import fcntl
 import os
 import sqlite3
 import threading
+import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager, suppress
 from pathlib import Path
 
 from azul_metastore.errors import BackendUnavailable
+
+#: how often a waiting writer tries the lock again
+WRITER_POLL_SECONDS = 0.001
 
 
 class SqliteFile:
@@ -70,7 +76,7 @@ class SqliteFile:
         db = self.connection()
         with self._threads:
             fd = self._writer_fd()
-            fcntl.flock(fd, fcntl.LOCK_EX)
+            self._lock_writer(fd)
             try:
                 yield db
             finally:
@@ -90,6 +96,19 @@ class SqliteFile:
                 db.execute("ROLLBACK")
                 raise
             db.execute("COMMIT")
+
+    def _lock_writer(self, fd: int) -> None:
+        deadline = time.monotonic() + self._busy_seconds
+        while True:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                return
+            except BlockingIOError:
+                if time.monotonic() >= deadline:
+                    raise BackendUnavailable(
+                        f"{self.what} busy: another writer has held {self.path} for {self._busy_seconds:.0f} s"
+                    ) from None
+                time.sleep(WRITER_POLL_SECONDS)
 
     def _writer_fd(self) -> int:
         if self._lock_fd is None:

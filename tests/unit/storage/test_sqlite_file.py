@@ -77,3 +77,14 @@ def test_closed_for_good_or_for_reopening(path: Path) -> None:
 def test_an_unopenable_file_is_a_clear_error(tmp_path: Path) -> None:
     with pytest.raises(BackendUnavailable, match="cannot open test file"):
         SqliteFile(tmp_path / "missing" / "x.sqlite3", "test file").connection()
+
+
+def test_a_writer_stuck_holding_the_lock_makes_others_fail_clearly(path: Path) -> None:
+    stuck, waiting = SqliteFile(path, "test file"), SqliteFile(path, "test file", busy_seconds=0.3)
+    with stuck.write():
+        started = time.monotonic()
+        with pytest.raises(BackendUnavailable, match="test file busy: another writer has held"), waiting.write():
+            pass
+        assert 0.3 <= time.monotonic() - started < 5
+    with waiting.write() as db:  # free again
+        db.execute("INSERT INTO t VALUES ('after', 0)")
