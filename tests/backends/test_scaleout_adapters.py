@@ -121,3 +121,28 @@ def test_settings_choose_kafka_and_s3(tmp_path: Path, kafka_bootstrap: str, s3_e
         services.blobs.delete("samples", "content", sha)
     finally:
         services.close()
+
+
+@pytest.mark.opensearch
+@pytest.mark.parametrize("force", [False, True], ids=["start-up", "force-update-templates"])
+def test_a_partition_from_an_older_incompatible_template_is_refused_clearly(opensearch_url: str, force: bool) -> None:
+    from opensearchpy import OpenSearch
+
+    from azul_metastore.errors import ConfigError
+    from azul_metastore.index.opensearch.templates import UPGRADABLE_FROM, IndexNames, Templates
+
+    client = OpenSearch(opensearch_url)
+    names = IndexNames(f"old{uuid.uuid4().hex[:8]}")
+    templates = Templates(client, names, shards=1, replicas=0)
+    old = templates.body("binary2")
+    old["version"] = UPGRADABLE_FROM - 1
+    client.indices.put_index_template(name=names.template("binary2"), body=old)
+    try:
+        with pytest.raises(ConfigError, match="cannot be upgraded in place; set METASTORE_PARTITION"):
+            templates.initialise(force=force)
+        # nothing was changed: the old template is still there, untouched
+        kept = client.indices.get_index_template(name=names.template("binary2"))["index_templates"][0]
+        assert kept["index_template"]["version"] == UPGRADABLE_FROM - 1
+    finally:
+        client.indices.delete_index_template(name=names.template("binary2"), ignore=404)
+        client.indices.delete(index=",".join(names.patterns("binary2")), ignore=404, allow_no_indices=True)

@@ -42,8 +42,12 @@ from azul_metastore.index.opensearch.client import translated
 log = logging.getLogger(__name__)
 
 DOC_TYPES = ("binary2", "status", "plugin", "annotation", "tombstone")
-#: bumped when a mapping changes incompatibly (then reingest into a new partition, §1.4)
+#: bumped whenever a mapping changes
 TEMPLATE_VERSION = 20261126
+#: the oldest template version ``force-update-templates`` can upgrade in place (it can only add
+#: fields); a partition made with an older one needs a new partition and a reingest (§1.4).
+#: 20261126 changed field types (``tlsh_vector``) and removed fields.
+UPGRADABLE_FROM = 20261126
 #: longest keyword value indexed, as Azul's ``ignore_above``
 IGNORE_ABOVE = 8000
 
@@ -245,9 +249,16 @@ class Templates:
         for doc_type in DOC_TYPES:
             current = self._current(doc_type)
             known = self._known_features(current) if doc_type == "binary2" else set()
-            if current is not None and current.get("version") != TEMPLATE_VERSION and not force:
+            version = (current or {}).get("version")
+            if current is not None and (not isinstance(version, int) or version < UPGRADABLE_FROM):
                 raise ConfigError(
-                    f"index template {self.names.template(doc_type)} has version {current.get('version')}, this "
+                    f"index template {self.names.template(doc_type)} has version {version}, older than "
+                    f"{UPGRADABLE_FROM}, whose mapping changes field types and cannot be upgraded in place; set "
+                    "METASTORE_PARTITION to a new partition and reingest (bump METASTORE_INGESTOR_VERSION_SUFFIX "
+                    "to replay the event log into it)")
+            if current is not None and version != TEMPLATE_VERSION and not force:
+                raise ConfigError(
+                    f"index template {self.names.template(doc_type)} has version {version}, this "
                     f"metastore needs {TEMPLATE_VERSION}; run `azul-metastore force-update-templates` (adds "
                     "fields only) or set METASTORE_PARTITION to a new partition and reingest")
             settings = ((current or {}).get("template") or {}).get("settings", {}).get("index", {})
