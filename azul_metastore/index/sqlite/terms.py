@@ -112,8 +112,7 @@ class TermCache:
                 field, value = pair
                 if len(value) > MAX_VALUE_CHARS:
                     continue
-                entry = entries[pair] = (
-                    xxhash.xxh3_64_hexdigest(f"{field}\x00{value.lower()}".encode("utf-8", "surrogatepass")), 0)
+                entry = entries[pair] = (token(field, value), 0)
             tokens.add(entry[0])
             if not entry[1] & bit:
                 unlisted.add(pair)
