@@ -130,7 +130,7 @@ def build_opensearch_index(settings: Settings, *, initialise: bool = True) -> Me
     policy = SecurityPolicy.from_settings(settings)
     return OpenSearchMetadataStore(
         client_from_settings(settings), settings.partition, shards=settings.opensearch_shards,
-        replicas=settings.opensearch_replicas,
+        replicas=settings.opensearch_replicas, binary_layout=settings.opensearch_binary_indices,
         open_labels=frozenset(safe_label(x) for x in policy.minimum_required_access),
         enforced=frozenset(safe_label(x) for x in policy.vocab.enforced_tlps), initialise=initialise)
 

@@ -191,6 +191,9 @@ class Settings(BaseSettings):
     certificate_verification: bool = True
     opensearch_shards: Annotated[int, Field(ge=1)] = 1
     opensearch_replicas: Annotated[int, Field(ge=0)] = 0
+    # binary2 documents in Azul's sixteen indices (by first hex digit) or in one (fewer shards for
+    # each search to visit on a small cluster); fixed per partition (index/opensearch/templates.py)
+    opensearch_binary_indices: Literal["hex", "single"] = "hex"
 
     kafka_bootstrap_servers: str = "127.0.0.1:9092"
     kafka_topic_prefix: str = "azul"

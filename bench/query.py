@@ -15,7 +15,8 @@ Usage: .venv/bin/python -m bench.query [--binaries 1000000] [--queries 50] [--ke
 With ``--keep DIR`` the index stays in DIR and later runs with the same DIR skip the build.
 
 ``--backend opensearch`` builds the same index in a fresh partition of an OpenSearch node
-(``--opensearch-url``; deleted afterwards, ``--keep`` does not apply) and writes
+(``--opensearch-url``; deleted afterwards unless ``--keep DIR``, which names the partition in DIR so a
+later run reuses it) and writes
 bench/results/query_opensearch.json beside the embedded query.json. Target: p99 within 2x of the
 embedded figures.
 """
@@ -133,20 +134,18 @@ def main() -> None:
     parser.add_argument("--binaries", type=int, default=1_000_000)
     parser.add_argument("--queries", type=int, default=50)
     parser.add_argument("--seed", type=int, default=3)
-    parser.add_argument("--keep", type=Path, help="build the index in this folder and keep it (a later run with"
-                        " the same folder reuses it)")
+    parser.add_argument("--keep", type=Path, help="build the index in this folder (OpenSearch: a partition named"
+                        " in it) and keep it; a later run with the same folder reuses it")
     parser.add_argument("--backend", choices=("sqlite", "opensearch"), default="sqlite")
     parser.add_argument("--opensearch-url", default="http://127.0.0.1:9200")
     args = parser.parse_args()
     opensearch = args.backend == "opensearch"
-    if opensearch:
-        args.keep = None  # a fresh partition per run: nothing to reuse
     gc.disable()
     tmp = tempfile.TemporaryDirectory()
     folder = args.keep or Path(tmp.name)
     folder.mkdir(parents=True, exist_ok=True)
     backend = ({"index_backend": "opensearch", "opensearch_url": args.opensearch_url,
-                "partition": f"bench{uuid.uuid4().hex[:10]}"} if opensearch else {})
+                "partition": _partition(folder)} if opensearch else {})
     settings = load_settings(data_dir=folder, sources=SOURCES, prometheus_port=0, **backend)
     policy = SecurityPolicy.from_settings(settings)
     store: MetadataStore
@@ -211,10 +210,19 @@ def main() -> None:
     report("query_opensearch" if opensearch else "query", figures,
            {"find_12_hashes_p99_ms": "< 20", "find_feature_value_p99_ms": "< 200",
             "summary_10000_children_p99_ms": "< 1000", "tlsh_top20_p99_ms": "< 2000"})
-    if opensearch:
+    if opensearch and not args.keep:
         _drop_partition(store, settings.partition)
     store.close()
     tmp.cleanup()
+
+
+def _partition(folder: Path) -> str:
+    """The OpenSearch partition of a run: a fresh one, named in ``folder`` so that a run with
+    ``--keep`` and the same folder finds the partition an earlier run built."""
+    named = folder / "opensearch-partition.txt"
+    if not named.exists():
+        named.write_text(f"bench{uuid.uuid4().hex[:10]}")
+    return named.read_text().strip()
 
 
 def _drop_partition(store: Any, partition: str) -> None:

@@ -135,6 +135,10 @@ def test_annotations(loaded: MetadataStore, dataset) -> None:
     assert [a["sha256"] for a in loaded.annotations(low, kind="entity_tag")] == [A]
     assert [a["feature_value"] for a in loaded.annotations(system, kind="fv_tag", feature="tag")] == ["Malware"]
     assert loaded.annotations(system, sha256=C) == []
+    # a page of binaries reads its tags at once, still filtered by access
+    assert sorted(a["sha256"] for a in loaded.annotations(system, kind="entity_tag", sha256s=[A, B, C])) == [A, B]
+    assert [a["sha256"] for a in loaded.annotations(low, kind="entity_tag", sha256s=[A, B, C])] == [A]
+    assert loaded.annotations(system, kind="entity_tag", sha256s=[C]) == []
 
 
 @pytest.mark.parametrize("user", ["low", "med", "system"])

@@ -146,3 +146,32 @@ def test_a_partition_from_an_older_incompatible_template_is_refused_clearly(open
     finally:
         client.indices.delete_index_template(name=names.template("binary2"), ignore=404)
         client.indices.delete(index=",".join(names.patterns("binary2")), ignore=404, allow_no_indices=True)
+
+
+@pytest.mark.opensearch
+@pytest.mark.parametrize("force", [False, True], ids=["start-up", "force-update-templates"])
+def test_a_partition_built_in_one_binary_layout_is_refused_in_the_other(opensearch_url: str, force: bool) -> None:
+    from opensearchpy import OpenSearch
+
+    from azul_metastore.errors import ConfigError
+    from azul_metastore.index.opensearch.templates import IndexNames, Templates
+
+    client = OpenSearch(opensearch_url)
+    partition = f"lay{uuid.uuid4().hex[:8]}"
+    hexed, single = IndexNames(partition, "hex"), IndexNames(partition, "single")
+    try:
+        Templates(client, single, shards=1, replicas=0).initialise()
+        assert Templates(client, single, shards=1, replicas=0).initialise(force=force) == (
+            ["binary2", "status", "plugin", "annotation", "tombstone"] if force else [])
+        with pytest.raises(ConfigError, match=r"binary2 documents in the 'single' layout, not 'hex'.*"
+                           r"METASTORE_OPENSEARCH_BINARY_INDICES=single"):
+            Templates(client, hexed, shards=1, replicas=0).initialise(force=force)
+        kept = client.indices.get_index_template(name=single.template("binary2"))["index_templates"][0]
+        assert kept["index_template"]["_meta"] == {"binary_layout": "single"}
+        assert single.binaries(["ab" * 32, "cd" * 32]) == f"azul.x.{partition}.binary2*"
+        assert hexed.binaries(["ab" * 32, "Cd" * 32]) == f"azul.x.{partition}.binary2.a*,azul.x.{partition}.binary2.c*"
+    finally:
+        for doc_type in ("binary2", "status", "plugin", "annotation", "tombstone"):
+            client.indices.delete_index_template(name=single.template(doc_type), ignore=404)
+        client.indices.delete(index=f"azul.o.{partition}.*,azul.x.{partition}.*", ignore_unavailable=True,
+                              allow_no_indices=True, expand_wildcards="all")

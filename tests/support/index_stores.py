@@ -27,7 +27,7 @@ def _sqlite(request: pytest.FixtureRequest, folder: Path) -> MetadataStore:
     return SqliteMetadataStore(folder / f"index-{uuid.uuid4().hex[:8]}.sqlite3", cache_mb=64)
 
 
-def _opensearch(request: pytest.FixtureRequest, folder: Path) -> MetadataStore:
+def _opensearch(request: pytest.FixtureRequest, folder: Path, binary_layout: str = "hex") -> MetadataStore:
     from azul_metastore.index.opensearch import OpenSearchMetadataStore
     from azul_metastore.index.opensearch.client import new_client
 
@@ -44,12 +44,15 @@ def _opensearch(request: pytest.FixtureRequest, folder: Path) -> MetadataStore:
         admin.close()
 
     request.addfinalizer(cleanup)
-    return OpenSearchMetadataStore(client, partition, open_labels=OPEN, enforced=ENFORCED)
+    return OpenSearchMetadataStore(client, partition, open_labels=OPEN, enforced=ENFORCED,
+                                   binary_layout=binary_layout)  # type: ignore[arg-type]
 
 
 ADAPTERS: dict[str, Callable[[pytest.FixtureRequest, Path], MetadataStore]] = {
-    "sqlite": _sqlite, "opensearch": _opensearch}
-PARAMS = ["sqlite", pytest.param("opensearch", marks=pytest.mark.opensearch)]
+    "sqlite": _sqlite, "opensearch": _opensearch,
+    "opensearch-single": lambda request, folder: _opensearch(request, folder, "single")}
+PARAMS = ["sqlite", pytest.param("opensearch", marks=pytest.mark.opensearch),
+          pytest.param("opensearch-single", marks=pytest.mark.opensearch)]
 
 
 @pytest.fixture(scope="session")

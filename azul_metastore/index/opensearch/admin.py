@@ -19,8 +19,8 @@ def force_update_templates(settings: Settings, client: OpenSearch | None = None)
     new ``partition`` and reingest. Returns the document types whose template was written.
     """
     client = client or client_from_settings(settings)
-    templates = Templates(client, IndexNames(settings.partition), settings.opensearch_shards,
-                          settings.opensearch_replicas)
+    names = IndexNames(settings.partition, settings.opensearch_binary_indices)
+    templates = Templates(client, names, settings.opensearch_shards, settings.opensearch_replicas)
     return templates.initialise(force=True)
 
 

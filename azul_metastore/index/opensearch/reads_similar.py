@@ -24,7 +24,7 @@ import numpy as np
 from azul_metastore.errors import InvalidInput
 from azul_metastore.index.opensearch.client import translated
 from azul_metastore.index.opensearch.compiler import visible
-from azul_metastore.index.opensearch.reads import METADATA, visible_binaries
+from azul_metastore.index.opensearch.reads import METADATA, fetch, visible_binaries
 from azul_metastore.index.port import SubmissionRow
 from azul_metastore.index.similarity import (
     MAX_DOC_FREQ,
@@ -69,7 +69,7 @@ def binary_submissions(store: OpenSearchMetadataStore, sha256s: Sequence[str], a
     for start in range(0, len(wanted), _CHUNK):
         query = visible(access, METADATA, {"terms": {"sha256": wanted[start:start + _CHUNK]}},
                         {"exists": {"field": "source.name"}})
-        for hit in store.scan("binary2", query, fields):
+        for hit in fetch(store, query, "reading submissions", source=fields, sha256s=wanted[start:start + _CHUNK]):
             doc = hit["_source"]
             source = doc.get("source") or {}
             names = doc.get("filename")

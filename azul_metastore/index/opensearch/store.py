@@ -25,7 +25,7 @@ from azul_metastore.index.documents import Document
 from azul_metastore.index.numbers import numeric_view
 from azul_metastore.index.opensearch import lifecycle, reads, reads_aggs, reads_similar
 from azul_metastore.index.opensearch.client import translated
-from azul_metastore.index.opensearch.templates import DOC_TYPES, IndexNames, Templates
+from azul_metastore.index.opensearch.templates import DOC_TYPES, BinaryLayout, IndexNames, Templates
 from azul_metastore.index.port import (
     Page,
     PivotResult,
@@ -63,9 +63,9 @@ class OpenSearchMetadataStore:
 
     def __init__(self, client: OpenSearch, partition: str, *, shards: int = 1, replicas: int = 0,
                  open_labels: frozenset[str] = frozenset(), enforced: frozenset[str] = frozenset(),
-                 initialise: bool = True) -> None:
+                 initialise: bool = True, binary_layout: BinaryLayout = "hex") -> None:
         self.client = client
-        self.names = IndexNames(partition)
+        self.names = IndexNames(partition, binary_layout)
         self.templates = Templates(client, self.names, shards, replicas)
         self.open_labels = frozenset(open_labels) | {ANY}
         self.enforced = frozenset(enforced)
@@ -76,18 +76,14 @@ class OpenSearchMetadataStore:
         return self.names.alias(doc_type)
 
     def binary_indices(self, sha256s: Sequence[str]) -> str:
-        """The indices that hold these binaries' binary2 documents (``_placed``: the shut index of
-        the first hex digit), for reads about a few binaries: one index answers in a fraction of
-        the time the sixteen behind the alias take. Patterns, so a digit no binary has yet matches
-        nothing instead of failing."""
-        return ",".join(sorted({self.names.shut("binary2", s[:1].lower()) + "*" for s in sha256s}))
+        return self.names.binaries(sha256s)
 
     # --- writes --------------------------------------------------------------------------------
 
     def _placed(self, doc: Document) -> str:
         """The index a document goes to (§4.1 ``wrap_docs``)."""
         if doc.doc_type == "binary2":
-            return self.names.shut("binary2", doc.partition or doc.id[0])
+            return self.names.binary(doc.partition or doc.id)
         encoded = doc.body.get("encoded_security") or {}
         labels = set(encoded.get("exclusive") or ()) | set(encoded.get("inclusive") or ())
         labels |= set(encoded.get("markings") or ()) & self.enforced
@@ -365,8 +361,8 @@ class OpenSearchMetadataStore:
 
     def annotations(self, access: Access, *, kind: str | None = None, sha256: str | None = None,
                     tag: str | None = None, feature: str | None = None, value: str | None = None,
-                    include_disabled: bool = False) -> list[dict[str, Any]]:
-        return reads.annotations(self, access, kind, sha256, tag, feature, value, include_disabled)
+                    include_disabled: bool = False, sha256s: Sequence[str] = ()) -> list[dict[str, Any]]:
+        return reads.annotations(self, access, kind, sha256, tag, feature, value, include_disabled, sha256s)
 
     def feature_values(self, name: str, access: Access, *, term: str | None = None, case_insensitive: bool = False,
                        ascending: bool = True, after: str | None = None, limit: int = 500,

@@ -6,8 +6,16 @@ Layout, per partition ``P`` and document type ``D`` (``binary2``, ``status``, ``
 * alias ``azul.{P}.{D}``: every read goes through it;
 * open indices ``azul.o.{P}.{D}[.ext]``: documents within the minimum access (no DLS needed);
 * shut indices ``azul.x.{P}.{D}[.ext]``: everything else, protected by the ``azul_read`` DLS role;
-* binary2 documents always go to the shut index ``.{sha256[0]}``; status documents to a time
-  bucket ``.{partition}`` so retention can drop whole indices.
+* binary2 documents always go to a shut index: ``.{sha256[0]}`` in Azul's layout (``hex``, sixteen
+  indices), or the one index ``azul.x.{P}.binary2`` (``single``, setting
+  ``opensearch_binary_indices``); status documents to a time bucket ``.{partition}`` so retention
+  can drop whole indices.
+
+The binary2 layout is a property of the partition, recorded in its template's ``_meta``: a search
+of a few binaries goes to the indices their sha256s name, so documents of one partition spread over
+both layouts would be missed or doubled. Sixteen indices spread a cluster's load over many shards;
+on one node every search pays for sixteen shards, so finds took about twice as long at 200,000
+binaries (``bench.query``) as on one index.
 
 One composable index template per type carries the alias, settings and a ``dynamic: strict``
 mapping; new feature names are added to ``features_map`` on demand (:meth:`Templates.add_features`)
@@ -35,7 +43,8 @@ from __future__ import annotations
 
 import copy
 import logging
-from typing import Any
+from collections.abc import Sequence
+from typing import Any, Literal
 
 from opensearchpy import OpenSearch
 
@@ -54,6 +63,9 @@ UPGRADABLE_FROM = 20261126
 #: longest keyword value indexed, as Azul's ``ignore_above``
 IGNORE_ABOVE = 8000
 
+#: where binary2 documents go: ``hex`` (Azul: one index per first hex digit of the sha256) or ``single``
+BinaryLayout = Literal["hex", "single"]
+
 _KW = {"type": "keyword"}
 _KW_LONG = {"type": "keyword", "ignore_above": IGNORE_ABOVE}
 
@@ -69,8 +81,19 @@ def feature_fields(names: set[str]) -> dict[str, Any]:
 class IndexNames:
     """Names of the aliases, indices and templates of one partition."""
 
-    def __init__(self, partition: str) -> None:
+    def __init__(self, partition: str, binary_layout: BinaryLayout = "hex") -> None:
         self.partition = partition
+        self.binary_layout = binary_layout
+
+    def binary(self, sha256: str) -> str:
+        """The index holding the binary2 documents of a binary."""
+        return self.shut("binary2", sha256[:1].lower() if self.binary_layout == "hex" else None)
+
+    def binaries(self, sha256s: Sequence[str]) -> str:
+        """The indices holding these binaries' binary2 documents, for reads about a few binaries
+        (one index answers in a fraction of the time the sixteen behind the alias take). Patterns,
+        so an index not created yet matches nothing instead of failing."""
+        return ",".join(sorted({self.binary(s) + "*" for s in sha256s}))
 
     def alias(self, doc_type: str) -> str:
         return f"azul.{self.partition}.{doc_type}"
@@ -231,6 +254,7 @@ class Templates:
             "index_patterns": self.names.patterns(doc_type),
             "priority": 1,
             "version": TEMPLATE_VERSION,
+            **({"_meta": {"binary_layout": self.names.binary_layout}} if doc_type == "binary2" else {}),
             "template": {"aliases": {self.names.alias(doc_type): {}},
                          "settings": index_settings(doc_type, self.shards, self.replicas), "mappings": mapping},
         }
@@ -259,6 +283,12 @@ class Templates:
                     f"{UPGRADABLE_FROM}, whose mapping changes field types and cannot be upgraded in place; set "
                     "METASTORE_PARTITION to a new partition and reingest (bump METASTORE_INGESTOR_VERSION_SUFFIX "
                     "to replay the event log into it)")
+            layout = ((current or {}).get("_meta") or {}).get("binary_layout", "hex")
+            if doc_type == "binary2" and current is not None and layout != self.names.binary_layout:
+                raise ConfigError(
+                    f"partition {self.names.partition} keeps its binary2 documents in the {layout!r} layout, "
+                    f"not {self.names.binary_layout!r}: set METASTORE_OPENSEARCH_BINARY_INDICES={layout}, or set "
+                    "METASTORE_PARTITION to a new partition and reingest (documents do not move between layouts)")
             if current is not None and version != TEMPLATE_VERSION and not force:
                 raise ConfigError(
                     f"index template {self.names.template(doc_type)} has version {version}, this "

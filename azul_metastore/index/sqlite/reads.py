@@ -375,10 +375,14 @@ def plugins(store: SqliteMetadataStore, access: Access) -> list[dict[str, Any]]:
 
 
 def annotations(store: SqliteMetadataStore, access: Access, kind: str | None, sha256: str | None, tag: str | None,
-                feature: str | None, value: str | None, include_disabled: bool) -> list[dict[str, Any]]:
+                feature: str | None, value: str | None, include_disabled: bool,
+                sha256s: Sequence[str] = ()) -> list[dict[str, Any]]:
     allowed = store.allowed(access)
     sql = f"SELECT body FROM annotations WHERE {_in(allowed, 'sec_id')}"
     params: list[object] = []
+    if sha256s:
+        sql += f" AND sha256 IN ({','.join('?' * len(sha256s))})"
+        params.extend(sha256s)
     for column, v in (("type", kind), ("sha256", sha256), ("tag", tag), ("feature_name", feature),
                       ("feature_value", value)):
         if v is not None:
