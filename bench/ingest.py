@@ -58,10 +58,13 @@ def main() -> None:
     parser.add_argument("--backend", choices=("sqlite", "opensearch"), default="sqlite",
                         help="index backend; the event log stays embedded so only indexing differs")
     parser.add_argument("--opensearch-url", default="http://127.0.0.1:9200")
+    parser.add_argument("--binary-indices", choices=("hex", "single"), default="hex",
+                        help="OpenSearch binary2 layout (setting opensearch_binary_indices)")
     args = parser.parse_args()
     opensearch = args.backend == "opensearch"
     # a fresh partition so a run never meets another run's (or a test's) documents
     backend = ({"index_backend": "opensearch", "opensearch_url": args.opensearch_url,
+                "opensearch_binary_indices": args.binary_indices,
                 "partition": f"bench{uuid.uuid4().hex[:10]}"} if opensearch else {})
     gc.disable()  # the generator builds many small dicts; collection pauses would blur the figures
     with tempfile.TemporaryDirectory() as tmp:
@@ -104,6 +107,7 @@ def main() -> None:
         "ingest_opensearch" if opensearch else "ingest",
         {
             "backend": args.backend,
+            **({"binary_indices": args.binary_indices, "shards": settings.opensearch_shards} if opensearch else {}),
             "binary_events": counts["binary"],
             "status_events": counts["status"],
             "plugin_events": counts["plugin"],

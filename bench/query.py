@@ -138,6 +138,8 @@ def main() -> None:
                         " in it) and keep it; a later run with the same folder reuses it")
     parser.add_argument("--backend", choices=("sqlite", "opensearch"), default="sqlite")
     parser.add_argument("--opensearch-url", default="http://127.0.0.1:9200")
+    parser.add_argument("--binary-indices", choices=("hex", "single"), default="hex",
+                        help="OpenSearch binary2 layout (setting opensearch_binary_indices)")
     args = parser.parse_args()
     opensearch = args.backend == "opensearch"
     gc.disable()
@@ -145,7 +147,8 @@ def main() -> None:
     folder = args.keep or Path(tmp.name)
     folder.mkdir(parents=True, exist_ok=True)
     backend = ({"index_backend": "opensearch", "opensearch_url": args.opensearch_url,
-                "partition": _partition(folder)} if opensearch else {})
+                "opensearch_binary_indices": args.binary_indices, "partition": _partition(folder)}
+               if opensearch else {})
     settings = load_settings(data_dir=folder, sources=SOURCES, prometheus_port=0, **backend)
     policy = SecurityPolicy.from_settings(settings)
     store: MetadataStore
@@ -195,7 +198,10 @@ def main() -> None:
     def tlsh_top20(i: int) -> None:
         assert len(similarity.similar_tlsh(store, samples["tlsh"][i % len(samples["tlsh"])], access).matches) == 20
 
-    figures: dict[str, Any] = {"backend": args.backend, "binaries": samples["binaries"], "events": samples["events"],
+    figures: dict[str, Any] = {"backend": args.backend,
+                               **({"binary_indices": args.binary_indices, "shards": settings.opensearch_shards}
+                                  if opensearch else {}),
+                               "binaries": samples["binaries"], "events": samples["events"],
                                "build_s": round(samples["build_s"], 1)}
     started = time.perf_counter()
     tlsh_top20(0)

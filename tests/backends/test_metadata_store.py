@@ -244,8 +244,14 @@ def test_linked_pages_match_the_oracle(loaded: MetadataStore, dataset, user: str
 
 @pytest.mark.parametrize("user", ["low", "high_all", "system"])
 @pytest.mark.parametrize("direction", ["children", "parents"])
+@pytest.mark.parametrize("window", [None, 1, 3], ids=["one-search", "truncated-1", "truncated-3"])
 def test_linked_many_is_each_binarys_first_linked_page(loaded: MetadataStore, dataset, user: str,
-                                                         direction: str) -> None:
+                                                         direction: str, window: int | None,
+                                                         monkeypatch: pytest.MonkeyPatch) -> None:
+    if window:  # OpenSearch reads the rest by aggregation when its one search is truncated
+        from azul_metastore.index.opensearch import reads
+
+        monkeypatch.setattr(reads, "LINK_HITS", window)
     access = dataset.access(user)
     binaries = [*sorted(Oracle(dataset.documents).binaries(dataset.access("system"), False)), "f" * 64]
     many = loaded.linked_many(binaries, access, direction, 2)
