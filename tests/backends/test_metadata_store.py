@@ -130,6 +130,26 @@ def test_require_submission_and_the_x_i_filters(loaded: MetadataStore, dataset) 
     assert names(loaded.find(parse("features_map.tag:malware"), high_not_medium)) == {"A"}
 
 
+@pytest.mark.parametrize("window", [None, 1], ids=["one-search", "paged"])
+def test_find_pages_through_binaries_without_a_visible_submission(loaded: MetadataStore, dataset, window: int | None,
+                                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    if window:  # OpenSearch finds by documents a page at a time, dropping binaries without a submission
+        from azul_metastore.index.opensearch import reads
+
+        monkeypatch.setattr(reads, "FIND_PAGE", window)
+    query = parse("features_map.section:.rsrc OR features_map.tag:malware")
+    low, high = dataset.access("low"), dataset.access("high")
+    # E matches for low only through its LOW enrichment, and low sees no submission of E
+    assert sorted(loaded.find(query, low, require_submission=False)) == sorted([A, E])
+    assert loaded.find(query, low) == [A]
+    assert loaded.find(query, low, limit=1) == [A]
+    # the order of a _score sort is the adapter's; a limit takes the first of that order
+    everything = loaded.find(query, high, limit=1000)
+    assert sorted(everything) == sorted([A, B, E])
+    assert loaded.find(query, high, limit=2) == everything[:2]
+    assert loaded.find(query, high, ascending=True, limit=2) == loaded.find(query, high, ascending=True)[:2]
+
+
 @pytest.mark.parametrize(("text", "error"), [
     ("nosuch.field:x", InvalidInput), ("action:>5", InvalidInput), ("binary.tag:nobody-uses-this", BadRequest),
     ("feature.tag:nobody-uses-this", BadRequest)])

@@ -18,7 +18,7 @@ from azul_metastore.errors import InvalidInput
 from azul_metastore.index.opensearch.client import translated
 from azul_metastore.index.opensearch.compiler import QueryCompiler, has_child, security_filter, visible
 from azul_metastore.index.port import Page, Selector
-from azul_metastore.query.ast import Node
+from azul_metastore.query.ast import And, Node
 from azul_metastore.security import Access
 
 if TYPE_CHECKING:
@@ -80,8 +80,10 @@ def binaries_query(store: OpenSearchMetadataStore, query: Node | None, access: A
 
 def find(store: OpenSearchMetadataStore, query: Node | None, access: Access, sort: str, ascending: bool,
          limit: int, require_submission: bool) -> list[str]:
-    parents = binaries_query(store, query, access, require_submission)
     direction = "asc" if ascending else "desc"
+    if sort not in ("timestamp", "source.timestamp") and query is not None and not isinstance(query, And):
+        return _find_by_documents(store, query, access, direction, limit, require_submission)
+    parents = binaries_query(store, query, access, require_submission)
     if sort not in ("timestamp", "source.timestamp"):
         body = {"size": limit, "_source": ["sha256"], "query": parents,
                 "sort": [{"_score": direction}, {"sha256": direction}]}
@@ -94,6 +96,43 @@ def find(store: OpenSearchMetadataStore, query: Node | None, access: Access, sor
             "aggs": {"newest": {"max": {"field": sort}}}}}}}}}}
     answer = search(store, "binary2", body, "finding binaries")
     return [b["key"] for b in answer["aggregations"]["kids"]["seen"]["bins"]["buckets"]]
+
+
+#: fewest binaries one search of :func:`_find_by_documents` asks for
+FIND_PAGE = 100
+
+
+def _find_by_documents(store: OpenSearchMetadataStore, query: Node, access: Access, direction: str, limit: int,
+                       require_submission: bool) -> list[str]:
+    """:func:`find` for a query one document must satisfy (any root but AND), in sha256 order: the
+    visible metadata documents matching it, collapsed to one hit per binary, then (with
+    ``require_submission``) only binaries with a visible submission, page after page until
+    ``limit`` are found.
+
+    The same binaries as the parent/child join, without it: ``has_child`` visits every parent
+    document of the index (200 ms a search at 1,000,000 binaries) where this visits the documents
+    that match."""
+    clause = visible(access, METADATA, QueryCompiler(access, tag_lookup(store, access)).doc_query(query))
+    found: list[str] = []
+    after: str | None = None
+    page = max(limit, FIND_PAGE)
+    while len(found) < limit:
+        filters = [clause]
+        if after is not None:
+            filters.append({"range": {"sha256": {"lt" if direction == "desc" else "gt": after}}})
+        body = {"size": page, "_source": False, "docvalue_fields": ["sha256"], "collapse": {"field": "sha256"},
+                "sort": [{"sha256": direction}], "query": {"bool": {"filter": filters}}}
+        hits = search(store, "binary2", body, "finding binaries")["hits"]["hits"]
+        shas = [hit["fields"]["sha256"][0] for hit in hits]
+        if require_submission and shas:
+            submitted = visible_binaries(store, shas, access, {"exists": {"field": "source.name"}})
+            found += [sha for sha in shas if sha in submitted]
+        else:
+            found += shas
+        if len(hits) < page:
+            break
+        after = shas[-1]
+    return found[:limit]
 
 
 def count(store: OpenSearchMetadataStore, query: Node | None, access: Access, require_submission: bool) -> int:
@@ -441,15 +480,17 @@ def document_stats(store: OpenSearchMetadataStore, sha256: str, access: Access, 
     return int(answer["hits"]["total"]["value"]), text
 
 
-def visible_binaries(store: OpenSearchMetadataStore, sha256s: Sequence[str], access: Access) -> set[str]:
-    """Which of ``sha256s`` the caller can see through any document: one search to their indices,
-    collapsed to one hit per binary, so it is exact for up to a window of binaries at a time."""
+def visible_binaries(store: OpenSearchMetadataStore, sha256s: Sequence[str], access: Access,
+                     *clauses: Query) -> set[str]:
+    """Which of ``sha256s`` the caller can see through any document (that also matches ``clauses``):
+    one search to their indices, collapsed to one hit per binary, so it is exact for up to a window
+    of binaries at a time."""
     wanted = sorted({s.lower() for s in sha256s})
     seen: set[str] = set()
     for start in range(0, len(wanted), WINDOW):
         chunk = wanted[start:start + WINDOW]
         body = {"size": len(chunk), "_source": False, "docvalue_fields": ["sha256"], "collapse": {"field": "sha256"},
-                "query": visible(access, METADATA, {"terms": {"sha256": chunk}})}
+                "query": visible(access, METADATA, {"terms": {"sha256": chunk}}, *clauses)}
         hits = search(store, "binary2", body, "checking binaries", chunk)["hits"]["hits"]
         seen.update(hit["fields"]["sha256"][0] for hit in hits)
     return seen
