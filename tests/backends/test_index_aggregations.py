@@ -62,6 +62,15 @@ def services(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Service
     svc.index.refresh()
     yield svc
     svc.close()
+    if request.param == "opensearch":  # the partition goes with the test (eleven indices each)
+        from azul_metastore.index.opensearch.client import new_client
+
+        admin = new_client(extra["opensearch_url"])
+        partition = extra["partition"]
+        admin.indices.delete(index=f"azul.o.{partition}.*,azul.x.{partition}.*", ignore_unavailable=True,
+                             allow_no_indices=True, expand_wildcards="all")
+        admin.indices.delete_index_template(name=f"azul.{partition}.*", ignore=404)
+        admin.close()
 
 
 def users(svc: Services) -> tuple[MetadataStore, Access, Access]:

@@ -6,6 +6,7 @@ No ``opensearchpy`` exception crosses the adapter: :func:`translated` maps them 
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -30,6 +31,11 @@ class _Answers(JSONSerializer):
             return orjson.loads(s)
         except orjson.JSONDecodeError as exc:
             raise os_errors.SerializationError(s, exc) from exc
+
+
+# opensearch-py logs every request at INFO: a line per bulk and per search would bury the
+# metastore's own log; failures still come through as warnings
+logging.getLogger("opensearch").setLevel(logging.WARNING)
 
 
 def new_client(url: str, username: str | None = None, password: str | None = None, *,
