@@ -337,9 +337,10 @@ class MetadataStore(Protocol):
 
     def annotations(self, access: Access, *, kind: str | None = None, sha256: str | None = None,
                     tag: str | None = None, feature: str | None = None, value: str | None = None,
-                    include_disabled: bool = False, sha256s: Sequence[str] = ()) -> list[dict[str, Any]]:
+                    include_disabled: bool = False, sha256s: Sequence[str] | None = None) -> list[dict[str, Any]]:
         """Visible tags, newest first, matching every condition given; ``sha256s`` keeps those
-        about any of these binaries (a page of find results reads its tags in one call)."""
+        about any of these binaries (a page of find results reads its tags in one call; an empty
+        list matches none)."""
         ...
 
     def disable_annotations(self, *, kind: str, tag: str, sha256: str | None = None, feature: str | None = None,

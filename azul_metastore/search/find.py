@@ -38,6 +38,8 @@ MAX_ENTITIES = 1000
 SOURCES_PER_ITEM = 3
 #: entity tags attached per found binary (as Azul)
 TAGS_PER_ITEM = 100
+#: most tags one read may return on every backend (OpenSearch's result window)
+_TAG_WINDOW = 10_000
 FAMILY_PAGE = 50
 _SHA256 = re.compile(r"^[0-9a-fA-F]{64}$")
 _HASH_KINDS = {32: "md5", 40: "sha1", 64: "sha256", 128: "sha512"}
@@ -115,7 +117,12 @@ def tags_of_many(index: MetadataStore, sha256s: Sequence[str], access: Access,
     out: dict[str, list[EntityTag]] = defaultdict(list)
     wanted = list(dict.fromkeys(sha256s))
     for start in range(0, len(wanted), 100):
-        for doc in index.annotations(access, kind="entity_tag", sha256s=wanted[start:start + 100]):
+        chunk = wanted[start:start + 100]
+        docs = index.annotations(access, kind="entity_tag", sha256s=chunk)
+        if len(docs) >= _TAG_WINDOW:  # a search window may have cut the answer: each binary on its own
+            out.update({sha: tags for sha in chunk if (tags := tags_of(index, sha, access, limit))})
+            continue
+        for doc in docs:
             mine = out[doc["sha256"]]
             if len(mine) < limit:
                 mine.append(_tag(doc, doc["sha256"]))

@@ -107,3 +107,20 @@ def test_feature_value_tags_are_lower_cased_and_answer_null(env: Env) -> None:
         deleted = client.delete("/api/v0/features/tags/BAD-DOMAIN", params=params)
         assert deleted.status_code == 200 and deleted.content == b"null"
         assert client.get("/api/v0/features/tags/bad-domain").json()["data"]["items"] == []
+
+
+def test_find_items_carry_each_binarys_own_visible_tags(env: Env) -> None:
+    """A page of finds reads its tags in one call (``find.tags_of_many``): each item still gets
+    only its own tags, and only those the caller may see."""
+    first, second, untagged = (binary(env, data * 10) for data in (b"page one", b"page two", b"page three"))
+    assert tag(env, "low", first, "page-low").status_code == 200
+    assert tag(env, "med", first, "page-med", MED).status_code == 200
+    assert tag(env, "low", second, "page-two").status_code == 200
+    for user, expected in (("low", {first: ["page-low"], second: ["page-two"], untagged: []}),
+                           ("med", {first: ["page-low", "page-med"], second: ["page-two"], untagged: []})):
+        with env.client(user) as client:
+            resp = client.post("/api/v0/binaries", json={"hashes": [first, second, untagged]})
+        assert resp.status_code == 200, resp.text
+        items = resp.json()["data"]["items"]
+        assert {i["sha256"]: sorted(t["tag"] for t in i.get("tags") or ()) for i in items} == expected
+        assert all(t["sha256"] == i["sha256"] for i in items for t in i.get("tags") or ())

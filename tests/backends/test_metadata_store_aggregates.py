@@ -139,6 +139,7 @@ def test_annotations(loaded: MetadataStore, dataset) -> None:
     assert sorted(a["sha256"] for a in loaded.annotations(system, kind="entity_tag", sha256s=[A, B, C])) == [A, B]
     assert [a["sha256"] for a in loaded.annotations(low, kind="entity_tag", sha256s=[A, B, C])] == [A]
     assert loaded.annotations(system, kind="entity_tag", sha256s=[C]) == []
+    assert loaded.annotations(system, kind="entity_tag", sha256s=[]) == []
 
 
 @pytest.mark.parametrize("user", ["low", "med", "system"])

@@ -98,4 +98,11 @@ def test_serve_ingests_survives_kill_9_and_stops_cleanly(tmp_path: Path) -> None
         proc.send_signal(signal.SIGTERM)
         assert proc.wait(timeout=120) == 0
         proc.stderr.close()
-    assert not any(map(running, ingestors))  # a clean stop leaves no process behind
+    # a clean stop leaves no process behind: the ingestors are joined before serve exits, and
+    # multiprocessing's helper ends when it reads end-of-file from serve, a moment after
+    deadline = time.monotonic() + 10
+    while any(map(running, ingestors)) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    left = {pid: Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ")[:120] for pid in ingestors
+            if running(pid)}
+    assert not left

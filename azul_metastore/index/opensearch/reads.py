@@ -423,11 +423,11 @@ def plugins(store: OpenSearchMetadataStore, access: Access) -> list[dict[str, An
 
 def annotations(store: OpenSearchMetadataStore, access: Access, kind: str | None, sha256: str | None,
                 tag: str | None, feature: str | None, value: str | None,
-                include_disabled: bool, sha256s: Sequence[str] = ()) -> list[dict[str, Any]]:
+                include_disabled: bool, sha256s: Sequence[str] | None = None) -> list[dict[str, Any]]:
     clauses = [{"term": {field: v}} for field, v in (("type", kind), ("sha256", sha256), ("tag", tag),
                                                       ("feature_name", feature), ("feature_value", value))
                if v is not None]
-    if sha256s:
+    if sha256s is not None:
         clauses.append({"terms": {"sha256": list(sha256s)}})
     query = visible(access, *clauses)
     if not include_disabled:

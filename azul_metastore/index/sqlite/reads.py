@@ -376,11 +376,11 @@ def plugins(store: SqliteMetadataStore, access: Access) -> list[dict[str, Any]]:
 
 def annotations(store: SqliteMetadataStore, access: Access, kind: str | None, sha256: str | None, tag: str | None,
                 feature: str | None, value: str | None, include_disabled: bool,
-                sha256s: Sequence[str] = ()) -> list[dict[str, Any]]:
+                sha256s: Sequence[str] | None = None) -> list[dict[str, Any]]:
     allowed = store.allowed(access)
     sql = f"SELECT body FROM annotations WHERE {_in(allowed, 'sec_id')}"
     params: list[object] = []
-    if sha256s:
+    if sha256s is not None:
         sql += f" AND sha256 IN ({','.join('?' * len(sha256s))})"
         params.extend(sha256s)
     for column, v in (("type", kind), ("sha256", sha256), ("tag", tag), ("feature_name", feature),

@@ -436,7 +436,7 @@ class SqliteMetadataStore:
 
     def annotations(self, access: Access, *, kind: str | None = None, sha256: str | None = None,
                     tag: str | None = None, feature: str | None = None, value: str | None = None,
-                    include_disabled: bool = False, sha256s: Sequence[str] = ()) -> list[dict[str, Any]]:
+                    include_disabled: bool = False, sha256s: Sequence[str] | None = None) -> list[dict[str, Any]]:
         return reads.annotations(self, access, kind, sha256, tag, feature, value, include_disabled, sha256s)
 
     def disable_annotations(self, *, kind: str, tag: str, sha256: str | None = None, feature: str | None = None,
