@@ -162,6 +162,11 @@ def main() -> None:
     saved = folder / "query-samples.json"
     if args.keep and saved.exists():
         samples = json.loads(saved.read_text())  # an index kept by an earlier run with --keep
+        if not store.count(None, Access.system_access(), require_submission=False):
+            if opensearch:
+                _drop_partition(store, settings.partition)  # made afresh by opening it: leave nothing behind
+            raise SystemExit(f"{args.keep} names an index that is empty or gone (an OpenSearch node's data is not"
+                             " kept across `services down`); delete the folder to build it again")
     else:
         samples = build(store, Encoder(settings, policy), args.binaries, args.seed)
         saved.write_text(json.dumps(samples))
