@@ -10,7 +10,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import pytest
 
@@ -27,7 +27,8 @@ def _sqlite(request: pytest.FixtureRequest, folder: Path) -> MetadataStore:
     return SqliteMetadataStore(folder / f"index-{uuid.uuid4().hex[:8]}.sqlite3", cache_mb=64)
 
 
-def _opensearch(request: pytest.FixtureRequest, folder: Path, binary_layout: str = "hex") -> MetadataStore:
+def _opensearch(request: pytest.FixtureRequest, folder: Path,
+                binary_layout: Literal["hex", "single"] = "hex") -> MetadataStore:
     from azul_metastore.index.opensearch import OpenSearchMetadataStore
     from azul_metastore.index.opensearch.client import new_client
 
@@ -45,7 +46,7 @@ def _opensearch(request: pytest.FixtureRequest, folder: Path, binary_layout: str
 
     request.addfinalizer(cleanup)
     return OpenSearchMetadataStore(client, partition, open_labels=OPEN, enforced=ENFORCED,
-                                   binary_layout=binary_layout)  # type: ignore[arg-type]
+                                   binary_layout=binary_layout)
 
 
 ADAPTERS: dict[str, Callable[[pytest.FixtureRequest, Path], MetadataStore]] = {
