@@ -281,6 +281,26 @@ def test_linked_many_is_each_binarys_first_linked_page(loaded: MetadataStore, da
     assert loaded.linked_many([], access, direction, 2) == {}
 
 
+def test_reads_of_a_few_binaries_are_whole_past_one_search_window(loaded: MetadataStore, dataset,
+                                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    """OpenSearch reads a page of binaries in one search and scrolls when the answer fills its
+    window: with the window forced to one hit, the answers must not change."""
+    system = dataset.access("system")
+    shas = [A, B, C, D, E]
+    before = (loaded.identities(shas), loaded.documents(shas, system), loaded.binary_submissions(shas, system),
+              loaded.lookup_hashes([md5(n) for n in "ABCDE"], system))
+    from azul_metastore.index.opensearch import reads
+
+    monkeypatch.setattr(reads, "WINDOW", 1)
+    after = (loaded.identities(shas), loaded.documents(shas, system), loaded.binary_submissions(shas, system),
+             loaded.lookup_hashes([md5(n) for n in "ABCDE"], system))
+    # documents of equal timestamps may come in either order
+    assert after[0] == before[0] and after[3] == before[3]
+    assert sorted(map(repr, after[1])) == sorted(map(repr, before[1]))
+    assert sorted(map(repr, after[2])) == sorted(map(repr, before[2]))
+    assert len(before[1]) > 5 and len(before[2]) >= 5  # several documents each: the window was really passed
+
+
 def test_stream_sources_and_identities(loaded: MetadataStore, dataset) -> None:
     system, low = dataset.access("system"), dataset.access("low")
     assert loaded.stream_sources(A, system) == [("samples", "content")]
