@@ -303,7 +303,7 @@ def linked_many(store: OpenSearchMetadataStore, sha256s: Sequence[str], access: 
     wanted = sorted({s.lower() for s in sha256s})
     if not wanted:
         return {}
-    mine, other = ("parent.sha256", "sha256") if direction == "children" else ("sha256", "parent.sha256")
+    mine, other = _link_fields(direction)
     body = {"size": LINK_HITS, "query": _links_query(access, direction, wanted),
             "sort": [{mine: "asc"}, {other: "asc"}, {"timestamp": "desc"}]}
     hits = search(store, "binary2", body, "reading links", wanted if direction == "parents" else ())["hits"]["hits"]
@@ -327,6 +327,11 @@ def linked_many(store: OpenSearchMetadataStore, sha256s: Sequence[str], access: 
     return found
 
 
+def _link_fields(direction: Literal["children", "parents"]) -> tuple[str, str]:
+    """(the field naming the binaries asked about, the field naming their related binaries)."""
+    return ("parent.sha256", "sha256") if direction == "children" else ("sha256", "parent.sha256")
+
+
 def _links_query(access: Access, direction: Literal["children", "parents"], wanted: list[str]) -> Query:
     if direction == "children":
         return visible(access, METADATA, {"terms": {"parent.sha256": wanted}})
@@ -337,7 +342,7 @@ def _linked_many_aggs(store: OpenSearchMetadataStore, wanted: list[str], access:
                       direction: Literal["children", "parents"], per_binary: int) -> dict[str, list[dict[str, Any]]]:
     """:func:`linked_many` by a terms aggregation per binary: its related binaries in sha256 order
     (exact: ordered by key, not by count), the newest link document of each."""
-    mine, other = ("parent.sha256", "sha256") if direction == "children" else ("sha256", "parent.sha256")
+    mine, other = _link_fields(direction)
     aggs: Query = {"b": {"terms": {"field": mine, "size": len(wanted)}, "aggs": {
         "o": {"terms": {"field": other, "size": per_binary, "order": {"_key": "asc"}}, "aggs": {
             "top": {"top_hits": {"size": 1, "sort": [{"timestamp": "desc"}]}}}}}}}
