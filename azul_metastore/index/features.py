@@ -106,23 +106,50 @@ def enrich(value: str, type_: str) -> dict[str, Any]:
 
 _OPTIONAL = ("label", "offset", "size")
 
-# Parsing URIs and paths costs several µs per value, and feature values repeat heavily (the same
-# hosts, paths, signatures across many binaries), so parsed results are memoised. Bounded, and
-# simply cleared when full. Entries are copied into documents, never shared.
-_MEMO_TYPES = frozenset({"uri", "filepath", "binary"})
-_MEMO_LIMIT = 65_536
-_memo: dict[tuple[str, str], dict[str, Any]] = {}
+# Feature values repeat heavily across binaries (the same hosts, paths, signatures, section names),
+# so the stored form of a plain feature (name, type and value only: no label, offset or size) is
+# memoised whole: the enrichment (parsing a URI or path costs several µs) and the three dictionaries
+# of a stored feature are built once per distinct feature, not once per occurrence. Measured on
+# bench.generator events (35 features each): 36 µs per event before. Bounded, and simply cleared
+# when full.
+#
+# Memoised features are shared by the documents that carry them: document bodies are never modified
+# after encoding (whatever rebuilds an event from a body copies it first, see decoder.py).
+_MEMO_LIMIT = 131_072
+#: (name, type, value) -> (stored feature, its ``name.value`` for the uniq_features digest)
+_memo: dict[tuple[str, str, Any], tuple[dict[str, Any], str]] = {}
 
 
-def _enrich_memoised(value: str, type_: str) -> dict[str, Any]:
-    key = (type_, value)
-    cached = _memo.get(key)
-    if cached is None:
-        cached = _ENRICHERS[type_](value)
-        if len(_memo) >= _MEMO_LIMIT:
-            _memo.clear()
-        _memo[key] = cached
-    return dict(cached)
+def _stored(feat: Mapping[str, Any], name: str, type_: str, value: Any, context: str) -> dict[str, Any]:
+    """One feature as stored: wire fields plus ``enriched`` (when it parses) and ``encoded``."""
+    out: dict[str, Any] = {"name": name, "type": type_, "value": value}
+    if len(feat) > 3:
+        for key in _OPTIONAL:
+            v = feat.get(key)
+            if v is not None:
+                out[key] = v
+    enricher = _ENRICHERS.get(type_)
+    try:
+        if enricher is None:
+            raise ValueError(f"unknown feature type {type_!r}")
+        out["enriched"] = enricher(value)
+    except (ValueError, TypeError, UnicodeError) as exc:
+        logger.warning(
+            "feature %s=%r (%s) stored without enrichment: %s%s",
+            name,
+            value,
+            type_,
+            exc,
+            f" ({context})" if context else "",
+        )
+    offset = out.get("offset")
+    size = out.get("size")
+    if offset is None and size is None:
+        out["encoded"] = {}
+    else:
+        gte = offset or 0
+        out["encoded"] = {"location": {"gte": gte, "lte": gte + (size or 0)}}
+    return out
 
 
 class FeatureSummary:
@@ -153,49 +180,33 @@ def encode_features(raw: Iterable[Mapping[str, Any]], *, context: str = "") -> F
     features: list[dict[str, Any]] = []
     features_map: dict[str, list[str]] = {}
     name_values: list[str] = []
-    enrichers = _ENRICHERS
-    memo_types = _MEMO_TYPES
+    memo = _memo
     for feat in raw:
         name = feat["name"]
         value = feat["value"]
         type_ = feat["type"]
-        out: dict[str, Any] = {"name": name, "type": type_, "value": value}
-        if len(feat) > 3:
-            for key in _OPTIONAL:
-                v = feat.get(key)
-                if v is not None:
-                    out[key] = v
-        try:
-            if type_ in memo_types:
-                out["enriched"] = _enrich_memoised(value, type_)
+        if len(feat) == 3:  # exactly name, type and value
+            key = (name, type_, value)
+            try:
+                hit = memo.get(key)
+            except TypeError:  # an unhashable value (not valid wire form): stored as it came
+                hit = (_stored(feat, name, type_, value, context), f"{name}.{value}")
             else:
-                enricher = enrichers.get(type_)
-                if enricher is None:
-                    raise ValueError(f"unknown feature type {type_!r}")
-                out["enriched"] = enricher(value)
-        except (ValueError, TypeError, UnicodeError) as exc:
-            logger.warning(
-                "feature %s=%r (%s) stored without enrichment: %s%s",
-                name,
-                value,
-                type_,
-                exc,
-                f" ({context})" if context else "",
-            )
-        offset = out.get("offset")
-        size = out.get("size")
-        if offset is None and size is None:
-            out["encoded"] = {}
+                if hit is None:
+                    hit = (_stored(feat, name, type_, value, context), f"{name}.{value}")
+                    if len(memo) >= _MEMO_LIMIT:
+                        memo.clear()
+                    memo[key] = hit
+            out, name_value = hit
         else:
-            gte = offset or 0
-            out["encoded"] = {"location": {"gte": gte, "lte": gte + (size or 0)}}
+            out, name_value = _stored(feat, name, type_, value, context), f"{name}.{value}"
         features.append(out)
         values = features_map.get(name)
         if values is None:
             features_map[name] = [value]
         else:
             values.append(value)
-        name_values.append(f"{name}.{value}")
+        name_values.append(name_value)
     name_values.sort()
     return FeatureSummary(
         features,

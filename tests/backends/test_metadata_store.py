@@ -119,6 +119,31 @@ def test_query_language(loaded: MetadataStore, dataset, text: str, user: str, ex
     assert loaded.count(parse(text), access) == len(found)
 
 
+def test_hashes_and_tracking_ids_are_found_exactly_and_by_prefix(loaded: MetadataStore, dataset) -> None:
+    """md5, sha1 and the tracking ids: whole values, hash prefixes, any letter case of a hash."""
+    system = dataset.access("system")
+    child = next(d.body for d in dataset.catalogue if d.body.get("sha256") == C and d.body.get("track_link"))
+    tsr = child["track_source_references"]
+    with_tsr = {d.body["sha256"] for d in dataset.documents
+                if d.doc_type == "binary2" and d.body.get("track_source_references") == tsr}
+    sha1_b = next(d.body["sha1"] for d in dataset.catalogue if d.body.get("sha256") == B)
+    cases = {
+        f"md5:{md5('A')[:8]}*": {A},
+        f"md5:{md5('A').upper()}": {A},
+        f"md5:{md5('A')[:8]}": set(),  # a prefix only matches as one
+        f"sha1:{sha1_b}": {B},
+        f"sha1:{sha1_b[:7]}*": {B},
+        md5("C")[:9] + "*": {C},
+        md5("D").upper(): {D},
+        sha1_b: {B},
+        f'track_link:"{child["track_link"]}"': {C},
+        f'track_source_references:"{tsr}"': with_tsr,
+    }
+    for text, expected in cases.items():
+        assert set(loaded.find(parse(text), system, limit=1000)) == expected, text
+    assert loaded.lookup_hashes([md5("A").upper(), sha1_b], system) == {md5("A").upper(): [A], sha1_b: [B]}
+
+
 def test_require_submission_and_the_x_i_filters(loaded: MetadataStore, dataset) -> None:
     query = parse("features_map.section:.rsrc")
     low = dataset.access("low")

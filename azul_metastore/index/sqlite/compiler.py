@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 import orjson
 
 from azul_metastore.errors import BadRequest, InvalidInput
-from azul_metastore.index.sqlite.terms import is_token_field, token
+from azul_metastore.index.sqlite.terms import HASH_KINDS, TRACKING_FIELDS, hash_query, is_hex, is_token_field, token
 from azul_metastore.query.ast import And, DocAnd, Match, Node, Not, Or, Range, Term, keys
 
 #: most distinct values a prefix or numeric comparison on a token field may expand to
@@ -148,21 +148,40 @@ class Compiler:
         params: list[object] = []
         lowered = value.lower()
         kind = _HASH_BY_LENGTH.get(len(value))
-        if kind:
-            ors.append(f"{alias}.{kind} = ?")
+        if kind == "sha256":
+            ors.append(f"{alias}.sha256 = ?")
             params.append(lowered)
+        elif kind and is_hex(lowered):
+            ors.append(self._hash_match(alias, kind, prefix=False, docs=True))
+            params += self._hash_params(kind, lowered, prefix=False)
         if value.count(":") == 2:
             ors.append(f"{alias}.ssdeep = ?")
             params.append(value)
         for column in ("file_format", "magic") + (("mime",) if "/" in value else ()):
             ors.append(f"({alias}.{column} >= ? AND {alias}.{column} < ?)")
             params += [value, value + "\U0010ffff"]
-        if node.is_prefix or not kind:
-            for column in ("sha256", "md5", "sha1", "sha512"):
-                if all(c in "0123456789abcdef" for c in lowered) and lowered:
-                    ors.append(f"({alias}.{column} >= ? AND {alias}.{column} < ?)")
-                    params += [lowered, lowered + "g"]
+        if (node.is_prefix or not kind) and is_hex(lowered):
+            ors.append(f"({alias}.sha256 >= ? AND {alias}.sha256 < ?)")
+            params += [lowered, lowered + "g"]
+            for other in HASH_KINDS:
+                ors.append(self._hash_match(alias, other, prefix=True, docs=True))
+                params += self._hash_params(other, lowered, prefix=True)
         return Compiled(" OR ".join(ors), params)
+
+    @staticmethod
+    def _hash_match(alias: str, kind: str, *, prefix: bool, docs: bool) -> str:
+        """md5, sha1 or sha512 = ``text`` (or starts with it): the key tokens (terms.py) find the
+        documents, the binary's column holds the whole hash. ``docs``: any document of binary
+        ``alias``, rather than document ``d`` itself."""
+        found = "d.id IN (SELECT rowid FROM terms WHERE terms MATCH ?)"
+        if docs:
+            found = f"{alias}.id IN (SELECT dh.binary_id FROM docs dh WHERE {found.replace('d.id', 'dh.id')})"
+        check = f"{alias}.{kind} >= ? AND {alias}.{kind} < ?" if prefix else f"{alias}.{kind} = ?"
+        return f"({found} AND {check})"
+
+    @staticmethod
+    def _hash_params(kind: str, text: str, *, prefix: bool) -> list[object]:
+        return [hash_query(kind, text, prefix), *((text, text + "g") if prefix else (text,))]
 
     def _match(self, node: Match) -> Compiled:
         key = node.key
@@ -222,7 +241,18 @@ class Compiler:
         if kind in ("number", "time") and not isinstance(value, str):
             return Compiled(f"{sql} = ?", [value])
         text = str(value)
-        if key in ("sha256", "md5", "sha1", "sha512"):
+        if key in HASH_KINDS:  # hashes ignore case
+            text = text.lower()
+            if not is_hex(text):
+                return Compiled("0")
+            return Compiled(self._hash_match("bx", key, prefix=prefix, docs=False),
+                            self._hash_params(key, text, prefix=prefix))
+        if key in TRACKING_FIELDS and not prefix:
+            # a key token (the posting list finds the documents), then the column for the exact case
+            check = Compiled(f"{sql} = ?", [text]) if case_sensitive else Compiled(f"{sql} = ? COLLATE NOCASE", [text])
+            return Compiled(f"d.id IN (SELECT rowid FROM terms WHERE terms MATCH ?) AND {check.sql}",
+                            [token(key, text), *check.params])
+        if key == "sha256":
             text, case_sensitive = text.lower(), True
         if prefix:
             if case_sensitive:

@@ -12,7 +12,7 @@ from azul_metastore.errors import InvalidInput
 from azul_metastore.index.port import FeatureValueRow, Page, Selector
 from azul_metastore.index.sqlite import bodies
 from azul_metastore.index.sqlite.compiler import Compiler
-from azul_metastore.index.sqlite.terms import token
+from azul_metastore.index.sqlite.terms import HASH_KINDS, hash_query, token
 from azul_metastore.query.ast import And, Node
 from azul_metastore.security import Access
 
@@ -150,10 +150,18 @@ def lookup_hashes(store: SqliteMetadataStore, hashes: Sequence[str], access: Acc
         if column is None:
             out[value] = []
             continue
-        rows = db.execute(
-            f"SELECT b.sha256 FROM binaries b WHERE b.{column} = ? AND EXISTS (SELECT 1 FROM docs d"
-            f" WHERE d.binary_id = b.id AND {_in(allowed)})", (key,),
-        ).fetchall()
+        if column in HASH_KINDS:  # key tokens of the documents, then the whole hash (terms.py)
+            expression = hash_query(column, key, prefix=False)
+            rows = db.execute(
+                f"SELECT DISTINCT b.sha256 FROM docs d JOIN binaries b ON b.id = d.binary_id"
+                f" WHERE d.id IN (SELECT rowid FROM terms WHERE terms MATCH ?) AND b.{column} = ? AND {_in(allowed)}",
+                (expression, key),
+            ).fetchall() if expression else []
+        else:
+            rows = db.execute(
+                f"SELECT b.sha256 FROM binaries b WHERE b.{column} = ? AND EXISTS (SELECT 1 FROM docs d"
+                f" WHERE d.binary_id = b.id AND {_in(allowed)})", (key,),
+            ).fetchall()
         out[value] = [r[0] for r in rows]
     return out
 
@@ -393,18 +401,23 @@ def annotations(store: SqliteMetadataStore, access: Access, kind: str | None, sh
     return [orjson.loads(r[0]) for r in store._db().execute(sql + " ORDER BY ts DESC", params)]
 
 
+_KEY_TOKEN = "d.id IN (SELECT rowid FROM terms WHERE terms MATCH ?)"
+
+
 def selector_sql(selector: Selector) -> tuple[str, list[object]]:
     clauses: list[str] = []
     params: list[object] = []
+    # the tracking ids are key tokens (terms.py): the posting list finds the rows, the column decides
     if selector.track_source_references is not None:
-        clauses.append("d.tsr = ?")
-        params.append(selector.track_source_references)
+        clauses.append(f"{_KEY_TOKEN} AND d.tsr = ?")
+        params += [token("track_source_references", selector.track_source_references),
+                   selector.track_source_references]
     if selector.source_timestamp is not None:
         clauses.append("d.source_ts = ?")
         params.append(_ms(selector.source_timestamp))
     if selector.track_link is not None:
-        clauses.append("d.track_link = ?")
-        params.append(selector.track_link)
+        clauses.append(f"{_KEY_TOKEN} AND d.track_link = ?")
+        params += [token("track_link", selector.track_link), selector.track_link]
     if selector.track_author is not None:
         clauses.append("(d.track_author = ? OR d.parent_track_author = ?)")
         params += [selector.track_author, selector.track_author]
@@ -418,9 +431,13 @@ def selector_sql(selector: Selector) -> tuple[str, list[object]]:
         clauses.append("b.sha256 = ?")
         params.append(selector.sha256)
     if selector.doc_ids:
+        # rows are found by (binary, key); a metadata document's id starts with its binary's sha256
+        pairs = ",".join(["(?, ?)"] * len(selector.doc_ids))
         marks = ",".join("?" * len(selector.doc_ids))
-        clauses.append(f"d.doc_key IN ({marks}) AND d.doc_id IN ({marks})")
-        params += [bodies.doc_key(i) for i in selector.doc_ids] + list(selector.doc_ids)
+        clauses.append(f"d.id IN (SELECT dk.id FROM (VALUES {pairs}) k JOIN binaries bk ON bk.sha256 = k.column1"
+                       f" JOIN docs dk ON dk.binary_id = bk.id AND dk.doc_key = k.column2) AND d.doc_id IN ({marks})")
+        params += [x for i in selector.doc_ids for x in (i.split(".", 1)[0], bodies.doc_key(i))]
+        params += list(selector.doc_ids)
     if not clauses:
         raise InvalidInput("a delete needs at least one condition; refusing to delete everything")
     return " AND ".join(clauses), params

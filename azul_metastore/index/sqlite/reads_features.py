@@ -193,9 +193,9 @@ def source_references(store: SqliteMetadataStore, source: str, access: Access, g
 def source_submissions(store: SqliteMetadataStore, source: str, access: Access, tsr: str | None,
                        timestamp: str | None, limit: int) -> list[ReferenceGroup]:
     extra, params = "", []
-    if tsr:
-        extra += " AND d.tsr = ?"
-        params.append(tsr)
+    if tsr:  # a key token (terms.py): the posting list finds the rows, the column decides
+        extra += " AND d.id IN (SELECT rowid FROM terms WHERE terms MATCH ?) AND d.tsr = ?"
+        params += [token("track_source_references", tsr), tsr]
     if timestamp:
         extra += " AND d.source_ts = ?"
         params.append(_ms(timestamp))

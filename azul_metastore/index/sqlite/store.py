@@ -51,6 +51,11 @@ def _has_field(body: bytes, field: str) -> bool:
     return any(f == field for f, _ in searchable(bodies.unpack(body)))
 
 
+def _doc_tokens(body: bytes) -> str:
+    """The FTS5 token text of a stored body (the schema migrations rebuild postings with it)."""
+    return tokens_and_values(bodies.unpack(body))[0]
+
+
 class SqliteMetadataStore:
     """The MetadataStore port on one SQLite file."""
 
@@ -82,6 +87,7 @@ class SqliteMetadataStore:
         db.create_function("has_field", 2, _has_field, deterministic=True)
         db.create_function("has_prefix", 3, _has_prefix, deterministic=True)
         db.create_function("as_number", 1, as_number, deterministic=True)
+        db.create_function("doc_tokens", 1, _doc_tokens, deterministic=True)
 
     def _db(self) -> sqlite3.Connection:
         return self._file.connection()
@@ -214,11 +220,14 @@ class SqliteMetadataStore:
         identities: list[tuple[Any, ...]] = []
         existing: dict[str, tuple[int, bytes]] = {}
         keys = {d.id: bodies.doc_key(d.id) for d in metadata}
-        ids = list(keys.values())
-        for start in range(0, len(ids), 500):
-            chunk = ids[start:start + 500]
+        # rows are found by (binary, key): one index probe per document
+        pairs = [(self._binary_id(db, d.body["sha256"]), keys[d.id]) for d in metadata]
+        for start in range(0, len(pairs), 500):
+            chunk = pairs[start:start + 500]
             for rowid, doc_id, body in db.execute(
-                f"SELECT id, doc_id, body FROM docs WHERE doc_key IN ({','.join('?' * len(chunk))})", chunk
+                f"WITH k (b, k) AS (VALUES {','.join(['(?, ?)'] * len(chunk))}) SELECT d.id, d.doc_id, d.body"
+                " FROM k JOIN docs d ON d.binary_id = k.b AND d.doc_key = k.k",
+                [x for pair in chunk for x in pair],
             ):
                 if doc_id in keys:  # not a 64-bit collision with another document
                     existing[doc_id] = (rowid, body)

@@ -7,7 +7,7 @@ matches are re-checked against the stored document.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from typing import Any
 
 import xxhash
@@ -31,43 +31,143 @@ TOKEN_FIELDS = (
 #: feature types whose ``enriched`` parts are searchable (others only repeat the value itself)
 ENRICHED_TYPES = frozenset({"uri", "filepath", "binary"})
 
+
 def token(field: str, value: Any) -> str:
     text = value if isinstance(value, str) else str(value)
     return xxhash.xxh3_64_hexdigest(f"{field}\x00{text.lower()}".encode("utf-8", "surrogatepass"))
 
 
-def searchable(doc: Mapping[str, Any]) -> Iterator[tuple[str, str]]:
-    """Every (field, value) of a metadata document that queries can match (duplicates possible)."""
-    for name, values in (doc.get("features_map") or {}).items():
-        field = f"features_map.{name}"
-        for v in values:
-            yield field, v if isinstance(v, str) else str(v)
-    for name in doc.get("features_map") or ():
-        yield "features.name", name
+# --- key tokens -----------------------------------------------------------------------------------
+# Values that are looked up, never listed: a binary's md5, sha1 and sha512, a document's tracking
+# ids. Each is (nearly) unique, so a B-tree index on one is touched at a random page by every
+# insert: at 600,000 documents the three hash indexes and the two tracking ones were 43 % of the
+# pages an ingest batch wrote (its WAL frames counted by the table or index owning each page). As
+# FTS5 tokens they cost a few bytes of a sorted segment instead.
+#
+# A hash token is the hash's kind and its first 16 hex digits (``md5d41d8cd98f00b204``): a prefix
+# of a hash is then an FTS5 prefix query, and the kinds cannot collide with each other or with the
+# 16-hex-digit value tokens. Whole hashes made the postings write 0.4 more pages per document
+# (sha512 alone is 128 digits); 64 bits tell binaries apart, and a match is checked against the
+# binary's full hash (``binaries``), which a false match sharing the first 16 digits fails.
+
+#: hash fields of a document that are key tokens, with the token prefix of each
+HASH_KINDS = ("md5", "sha1", "sha512")
+#: hex digits of a hash kept in its token
+HASH_TOKEN_DIGITS = 16
+#: document fields that are key tokens (hashed, as value tokens are)
+TRACKING_FIELDS = ("track_source_references", "track_link")
+_HEX = frozenset("0123456789abcdef")
+
+
+def is_hex(text: str) -> bool:
+    """Whether ``text`` is non-empty lower-case hexadecimal."""
+    return bool(text) and _HEX.issuperset(text)
+
+
+def hash_token(kind: str, hex_digest: str) -> str | None:
+    """The key token of a hash, or None if the text is not hexadecimal."""
+    text = hex_digest.lower()
+    return f"{kind}{text[:HASH_TOKEN_DIGITS]}" if is_hex(text) else None
+
+
+def hash_query(kind: str, hex_text: str, prefix: bool) -> str | None:
+    """The FTS5 expression for documents whose ``kind`` hash is ``hex_text`` (or starts with it, if
+    ``prefix``); None if the text is not hexadecimal. It also finds hashes that only share the first
+    16 digits: check the full hash as well."""
+    token_ = hash_token(kind, hex_text)
+    if token_ is None:
+        return None
+    return f"{token_}*" if prefix and len(hex_text) < HASH_TOKEN_DIGITS else token_
+
+
+def key_tokens(doc: Mapping[str, Any]) -> list[str]:
+    """The key tokens of a metadata document (see above); they are not listed in ``vals``."""
+    out = []
+    for kind in HASH_KINDS:
+        value = doc.get(kind)
+        if value:
+            tok = hash_token(kind, str(value))
+            if tok:
+                out.append(tok)
+    for field in TRACKING_FIELDS:
+        value = doc.get(field)
+        if value:
+            out.append(token(field, value))
+    return out
+
+
+# Field names built once per feature name, so each is one string object whose hash is computed once.
+_FEATURE_FIELDS: dict[str, str] = {}
+_FEATURE_FIELDS_LIMIT = 100_000
+
+
+def _feature_field(name: str) -> str:
+    field = _FEATURE_FIELDS.get(name)
+    if field is None:
+        if len(_FEATURE_FIELDS) >= _FEATURE_FIELDS_LIMIT:
+            _FEATURE_FIELDS.clear()
+        field = _FEATURE_FIELDS[name] = f"features_map.{name}"
+    return field
+
+
+_ENRICHED_FIELDS: dict[str, str] = {}
+_CONTAINERS = frozenset({dict, list})
+
+
+def searchable_groups(doc: Mapping[str, Any]) -> list[tuple[str, Iterable[Any]]]:
+    """Every searchable field of a metadata document with its values (not yet text, duplicates possible).
+
+    Grouped by field because the ingest path looks values up per field (:class:`TermCache`); use
+    :func:`searchable` for the (field, text) pairs. Built as a list, not yielded: this runs for
+    every document ingested, and a generator's resumptions cost more than the appends.
+    """
+    groups: list[tuple[str, Iterable[Any]]] = []
+    append = groups.append
+    features_map = doc.get("features_map")
+    if features_map:
+        fields = _FEATURE_FIELDS
+        for name, values in features_map.items():
+            append((fields.get(name) or _feature_field(name), values))
+        append(("features.name", features_map.keys()))
+    enriched_fields = _ENRICHED_FIELDS
     for feature in doc.get("features") or ():
         if feature.get("type") in ENRICHED_TYPES:
             for part, v in (feature.get("enriched") or {}).items():
-                if v is not None and not isinstance(v, dict | list):
-                    yield f"features.enriched.{part}", v if isinstance(v, str) else str(v)
-    for name in doc.get("filename") or ():
-        yield "filename", name
+                if v is not None and v.__class__ not in _CONTAINERS:
+                    field = enriched_fields.get(part)
+                    if field is None:
+                        field = enriched_fields.setdefault(part, f"features.enriched.{part}")
+                    append((field, (v,)))
+    filenames = doc.get("filename")
+    if filenames:
+        append(("filename", filenames))
     for stream in doc.get("datastreams") or ():
         for key in ("label", "sha256", "file_format", "mime"):
             v = stream.get(key)
             if v:
-                yield f"datastreams.{key}", v
-    source = doc.get("source") or {}
-    for ref in source.get("encoded_references") or ():
-        yield "source.encoded_references.value", str(ref.get("value", ""))
-        yield "source.encoded_references.key_value", str(ref.get("key_value", ""))
-    for key, v in (source.get("references") or {}).items():
-        yield f"source.references.{key}", str(v)
+                append((f"datastreams.{key}", (v,)))
+    source = doc.get("source")
+    if source:
+        references = source.get("encoded_references")
+        if references:
+            append(("source.encoded_references.value", [ref.get("value", "") for ref in references]))
+            append(("source.encoded_references.key_value", [ref.get("key_value", "") for ref in references]))
+        for key, v in (source.get("references") or {}).items():
+            append((f"source.references.{key}", (v,)))
+    return groups
+
+
+def searchable(doc: Mapping[str, Any]) -> Iterator[tuple[str, str]]:
+    """Every (field, value) of a metadata document that queries can match (duplicates possible)."""
+    for field, values in searchable_groups(doc):
+        for v in values:
+            yield field, v if isinstance(v, str) else str(v)
 
 
 def tokens_and_values(doc: Mapping[str, Any]) -> tuple[str, set[tuple[str, str]]]:
     """The token text for FTS5 and the distinct (field, value) pairs of a document."""
     pairs = {(f, v) for f, v in searchable(doc) if len(v) <= MAX_VALUE_CHARS}
-    return " ".join({token(f, v) for f, v in pairs}), pairs
+    return " ".join({token(f, v) for f, v in pairs}.union(key_tokens(doc))), pairs
 
 
 class TermCache:
@@ -79,7 +179,8 @@ class TermCache:
     taken. Before, a token cache and a separate set of listed (field, value, security) triples cost
     two probes of two large tables per pair, the second inside the write lock, where it was the
     largest single cost of the binary ingest path (with garbage collection between batches, this
-    took ``bench.ingest`` at 200,000 events from 2,574 to 4,218 events/s).
+    took ``bench.ingest`` at 200,000 events from 2,574 to 4,218 events/s). Entries are kept per
+    field, then per value: no (field, value) tuple is built or hashed for a value seen before.
 
     A pair is marked as listed only by :meth:`listed`, called after the transaction that inserted
     it committed: a rolled-back batch leaves the cache as it was, so its retry inserts the rows.
@@ -89,7 +190,8 @@ class TermCache:
 
     def __init__(self, limit: int = 500_000) -> None:
         self.limit = limit
-        self._entries: dict[tuple[str, str], tuple[str, int]] = {}
+        self._fields: dict[str, dict[str, tuple[str, int]]] = {}
+        self._count = 0
         self._bits: dict[str, int] = {}
 
     def _bit(self, security: str) -> int:
@@ -100,32 +202,41 @@ class TermCache:
 
     def prepare(self, doc: Mapping[str, Any]) -> tuple[str, set[tuple[str, str]]]:
         """The token text of ``doc`` for FTS5 and its (field, value) pairs ``vals`` may still lack."""
-        entries = self._entries
-        if len(entries) >= self.limit:
-            entries.clear()
+        fields = self._fields
+        if self._count >= self.limit:
+            fields.clear()
+            self._count = 0
         bit = self._bit(doc.get("security") or "")
         tokens: set[str] = set()
         unlisted: set[tuple[str, str]] = set()
-        for pair in searchable(doc):
-            entry = entries.get(pair)
-            if entry is None:
-                field, value = pair
-                if len(value) > MAX_VALUE_CHARS:
-                    continue
-                entry = entries[pair] = (token(field, value), 0)
-            tokens.add(entry[0])
-            if not entry[1] & bit:
-                unlisted.add(pair)
+        for field, values in searchable_groups(doc):
+            entries = fields.get(field)
+            if entries is None:
+                entries = fields[field] = {}
+            for value in values:
+                if value.__class__ is not str:
+                    value = str(value)
+                entry = entries.get(value)
+                if entry is None:
+                    if len(value) > MAX_VALUE_CHARS:
+                        continue
+                    entry = entries[value] = (token(field, value), 0)
+                    self._count += 1
+                tokens.add(entry[0])
+                if not entry[1] & bit:
+                    unlisted.add((field, value))
+        tokens.update(key_tokens(doc))
         return " ".join(tokens), unlisted
 
     def listed(self, security: str, pairs: set[tuple[str, str]]) -> None:
         """Remember that ``vals`` now lists ``pairs`` for ``security`` (call after the commit)."""
         bit = self._bit(security)
-        entries = self._entries
-        for pair in pairs:
-            entry = entries.get(pair)
+        fields = self._fields
+        for field, value in pairs:
+            entries = fields.get(field)
+            entry = entries.get(value) if entries is not None else None
             if entry is not None:
-                entries[pair] = (entry[0], entry[1] | bit)
+                entries[value] = (entry[0], entry[1] | bit)
 
 
 def is_token_field(field: str) -> bool:

@@ -1,8 +1,10 @@
 """The embedded index upgrades a database written by an older metastore without changing any answer.
 
 Schema 2 stored document bodies as JSON text under a unique text id; schema 3 compresses them and
-keys rows by a hash of the id. The test writes the suite's dataset, rewrites the file into the
-schema-2 layout (as the released version left it), reopens it, and compares every read.
+keys rows by a hash of the id; schema 4 moves md5, sha1, sha512 and the tracking ids from B-tree
+indexes into FTS5 key tokens and keys rows by (binary, hash of the id). Each test writes the
+suite's dataset, rewrites the file into an older layout (as that released version left it: its
+indexes, and postings without key tokens), reopens it, and compares every read.
 """
 
 from __future__ import annotations
@@ -13,15 +15,26 @@ from pathlib import Path
 import pytest
 
 from azul_metastore.index.sqlite import SqliteMetadataStore
-from azul_metastore.index.sqlite.bodies import doc_key, register
+from azul_metastore.index.sqlite.bodies import doc_key, register, unpack
 from azul_metastore.index.sqlite.schema import _DOC_COLUMNS, SCHEMA_VERSION
+from azul_metastore.index.sqlite.terms import hash_token, searchable, token
 from azul_metastore.query.parser import parse
 from azul_metastore.security import Access
 from tests.support.index_data import A, C, Dataset
 
 SYSTEM = Access.system_access()
 
-SCHEMA_2_DOCS = [
+# what schemas 2 and 3 had that schema 4 dropped: B-tree indexes, and postings without key tokens
+OLD_INDEXES = [
+    "CREATE INDEX binaries_md5 ON binaries (md5) WHERE md5 IS NOT NULL",
+    "CREATE INDEX binaries_sha1 ON binaries (sha1) WHERE sha1 IS NOT NULL",
+    "CREATE INDEX binaries_sha512 ON binaries (sha512) WHERE sha512 IS NOT NULL",
+    "INSERT INTO terms (terms) VALUES ('delete-all')",
+    "INSERT INTO terms (rowid, t) SELECT id, value_tokens(body) FROM docs",
+]
+
+SCHEMA_2 = [
+    *OLD_INDEXES,
     """CREATE TABLE docs_v2 (
         id INTEGER PRIMARY KEY, doc_id TEXT NOT NULL UNIQUE, binary_id INTEGER NOT NULL,
         sec_id INTEGER NOT NULL, action TEXT NOT NULL, author_category TEXT, author_name TEXT,
@@ -39,6 +52,28 @@ SCHEMA_2_DOCS = [
     "PRAGMA user_version = 2",
 ]
 
+SCHEMA_3 = [
+    *OLD_INDEXES,
+    "DROP INDEX docs_key",
+    "CREATE INDEX docs_key ON docs (doc_key)",
+    "CREATE INDEX docs_tsr ON docs (tsr) WHERE tsr IS NOT NULL",
+    "CREATE INDEX docs_link ON docs (track_link) WHERE track_link IS NOT NULL",
+    "PRAGMA user_version = 3",
+]
+
+
+def _md5s(dataset: Dataset) -> list[str]:
+    return sorted({d.body["md5"] for d in dataset.documents if d.doc_type == "binary2" and d.body.get("md5")})
+
+
+def _tsr(dataset: Dataset) -> str:
+    return next(d.body["track_source_references"] for d in dataset.documents
+                if d.doc_type == "binary2" and d.body.get("track_source_references"))
+
+
+def _value_tokens(body: bytes) -> str:
+    return " ".join({token(f, v) for f, v in searchable(unpack(body))})
+
 
 def _answers(store: SqliteMetadataStore, dataset: Dataset) -> dict[str, object]:
     shas = sorted({d.body["sha256"] for d in dataset.documents if d.doc_type == "binary2" and "sha256" in d.body})
@@ -48,6 +83,11 @@ def _answers(store: SqliteMetadataStore, dataset: Dataset) -> dict[str, object]:
         "children": store.linked(A, SYSTEM, "children", None, 100).items,
         "count": store.count(None, SYSTEM),
         "values": store.feature_values("tag", SYSTEM).items,
+        "hashes": store.lookup_hashes(_md5s(dataset), SYSTEM),
+        "md5 prefix": store.find(parse(" OR ".join(f"md5:{m[:6]}*" for m in _md5s(dataset))), SYSTEM,
+                                 limit=1000),
+        "bare md5": store.find(parse(_md5s(dataset)[0]), SYSTEM, limit=1000),
+        "tracking": store.find(parse(f'track_source_references:"{_tsr(dataset)}"'), SYSTEM, limit=1000),
     }
 
 
@@ -56,7 +96,9 @@ def dataset() -> Dataset:
     return Dataset(generated=60)
 
 
-def test_a_schema_2_index_migrates_to_the_same_answers(tmp_path: Path, dataset: Dataset) -> None:
+@pytest.mark.parametrize(("version", "statements"), [(2, SCHEMA_2), (3, SCHEMA_3)])
+def test_an_older_index_migrates_to_the_same_answers(tmp_path: Path, dataset: Dataset, version: int,
+                                                     statements: list[str]) -> None:
     path = tmp_path / "index.sqlite3"
     store = SqliteMetadataStore(path, cache_mb=16)
     store.write(dataset.documents)
@@ -65,9 +107,14 @@ def test_a_schema_2_index_migrates_to_the_same_answers(tmp_path: Path, dataset: 
 
     db = sqlite3.connect(path, isolation_level=None)
     register(db)
-    for statement in SCHEMA_2_DOCS:
+    db.create_function("value_tokens", 1, _value_tokens)
+    key_token = hash_token("md5", _md5s(dataset)[0])
+    assert db.execute("SELECT COUNT(*) FROM terms WHERE terms MATCH ?", (key_token,)).fetchone()[0] > 0
+    for statement in statements:
         db.execute(statement)
-    assert db.execute("SELECT typeof(body) FROM docs LIMIT 1").fetchone() == ("text",)
+    assert db.execute("PRAGMA user_version").fetchone() == (version,)
+    # the old layout answers hash look-ups only through its B-tree indexes: the postings lack key tokens
+    assert db.execute("SELECT COUNT(*) FROM terms WHERE terms MATCH ?", (key_token,)).fetchone() == (0,)
     db.close()
 
     store = SqliteMetadataStore(path, cache_mb=16)
@@ -76,8 +123,11 @@ def test_a_schema_2_index_migrates_to_the_same_answers(tmp_path: Path, dataset: 
     assert db.execute("SELECT DISTINCT typeof(body) FROM docs").fetchall() == [("blob",)]
     wrong_keys = [i for i, k in db.execute("SELECT doc_id, doc_key FROM docs") if doc_key(i) != k]
     assert wrong_keys == []
+    indexes = {r[0] for r in db.execute("SELECT name FROM sqlite_schema WHERE type = 'index'")}
+    assert not indexes & {"binaries_md5", "binaries_sha1", "binaries_sha512", "docs_tsr", "docs_link"}
     assert _answers(store, dataset) == before
-    assert before["documents"] and before["find"] and before["children"]
+    assert all(before[k] for k in ("documents", "find", "children", "md5 prefix", "bare md5", "tracking"))
+    assert all(before["hashes"].values())
 
     # writing the same documents again replaces rows instead of adding a second copy
     (rows,) = db.execute("SELECT COUNT(*) FROM docs").fetchone()
