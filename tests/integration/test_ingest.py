@@ -6,8 +6,11 @@ import json
 
 import httpx
 import orjson
+import pytest
+from prometheus_client import REGISTRY
 
 from azul_metastore.app import Services, build_ingestor
+from azul_metastore.errors import BackendUnavailable
 from azul_metastore.events.port import Message
 from azul_metastore.security import Access
 from tests.support.events import binary_event, fixture_event
@@ -87,6 +90,48 @@ def test_events_older_than_retention_are_dropped(services: Services) -> None:
     services.intake.post("binary", [old])
     ingest_all(services)
     assert services.index.count(None, system(services)) == 0
+
+
+def _sample(name: str, **labels: str) -> float:
+    return REGISTRY.get_sample_value(name, labels) or 0.0
+
+
+def test_ingest_counters_count_each_outcome_once_per_written_batch(services: Services,
+                                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    """Azul's counters (inventory §1.2), added to once a batch is written; a failed write counts nothing."""
+    fresh = binary_event(author="counted", action="enriched", version="1")
+    plugin = "counted-1"
+    aged = binary_event(author="aged", source="testing", timestamp="2020-01-01T00:00:00+00:00")
+    unknown = binary_event(author="lost", source="nowhere")
+    before = {
+        "success": _sample("azul_ingest_total", type="binary", status="success", plugin=plugin),
+        "duplicate": _sample("azul_ingest_duplicates_total", type="binary", plugin=plugin),
+        "aged": _sample("azul_ingest_drop_already_aged_off_total", plugin="aged-1"),
+        "rejected": _sample("azul_ingest_total", type="binary", status="unknown_source", plugin="lost-1"),
+    }
+    services.intake.post("binary", [fresh, aged, unknown])
+    ingestor = build_ingestor(services, "binary")
+
+    def failing_write(docs: object) -> None:
+        raise BackendUnavailable("index down (test)")
+
+    monkeypatch.setattr(ingestor.indexer.store, "write", failing_write)
+    with pytest.raises(BackendUnavailable):
+        ingestor.run_once(wait=0)
+    assert _sample("azul_ingest_total", type="binary", status="success", plugin=plugin) == before["success"]
+    monkeypatch.undo()
+    while ingestor.run_once(wait=0):  # the batch comes again and is written
+        pass
+    services.intake.post("binary", [fresh])  # the same event again: a duplicate (dedupe cache)
+    while ingestor.run_once(wait=0):
+        pass
+    after = {
+        "success": _sample("azul_ingest_total", type="binary", status="success", plugin=plugin),
+        "duplicate": _sample("azul_ingest_duplicates_total", type="binary", plugin=plugin),
+        "aged": _sample("azul_ingest_drop_already_aged_off_total", plugin="aged-1"),
+        "rejected": _sample("azul_ingest_total", type="binary", status="unknown_source", plugin="lost-1"),
+    }
+    assert {k: after[k] - before[k] for k in after} == {"success": 1, "duplicate": 1, "aged": 1, "rejected": 1}
 
 
 def test_crash_between_indexing_and_commit_redelivers(services: Services) -> None:

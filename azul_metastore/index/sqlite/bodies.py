@@ -8,8 +8,10 @@ worse ratio. A trained dictionary would shrink bodies further (6.9x) but ties ev
 a dictionary that must be versioned forever; not worth it yet.
 
 Document ids are ~160-character strings; a unique index on them is a B-tree of long random keys
-touched at random by every insert. Rows are found by a 64-bit xxh3 of the id instead (``doc_key``,
-not unique: a collision is resolved by comparing the stored ``doc_id``).
+touched at random by every insert. Rows are found by their binary and a 64-bit xxh3 of the id
+instead (``doc_key``, not unique: a collision is resolved by comparing the stored ``doc_id``). The
+binary comes first in that index so that a new binary's documents are appended to it (binary ids
+grow) rather than written to a random page of it, which the key alone did for every document.
 
 Everything that reads a body goes through :func:`unpack` (Python) or the ``doc(body)`` SQL
 function (``json_extract(doc(d.body), ...)``), registered on every connection by :func:`register`.

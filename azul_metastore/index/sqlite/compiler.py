@@ -170,12 +170,14 @@ class Compiler:
 
     @staticmethod
     def _hash_match(alias: str, kind: str, *, prefix: bool, docs: bool) -> str:
-        """md5, sha1 or sha512 = ``text`` (or starts with it): the key tokens (terms.py) find the
-        documents, the binary's column holds the whole hash. ``docs``: any document of binary
-        ``alias``, rather than document ``d`` itself."""
-        found = "d.id IN (SELECT rowid FROM terms WHERE terms MATCH ?)"
+        """A ``kind`` hash (md5, sha1, sha512) equal to the parameter (or starting with it): the key
+        tokens (terms.py) find the documents, the binary's column holds the whole hash. ``docs``:
+        any document of binary ``alias`` carries it, rather than document ``d`` itself."""
+        postings = "SELECT rowid FROM terms WHERE terms MATCH ?"
         if docs:
-            found = f"{alias}.id IN (SELECT dh.binary_id FROM docs dh WHERE {found.replace('d.id', 'dh.id')})"
+            found = f"{alias}.id IN (SELECT dh.binary_id FROM docs dh WHERE dh.id IN ({postings}))"
+        else:
+            found = f"d.id IN ({postings})"
         check = f"{alias}.{kind} >= ? AND {alias}.{kind} < ?" if prefix else f"{alias}.{kind} = ?"
         return f"({found} AND {check})"
 
