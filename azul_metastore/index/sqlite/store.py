@@ -8,7 +8,7 @@ writers. Each thread has its own connection.
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager
 from datetime import datetime
 from pathlib import Path
@@ -134,22 +134,37 @@ class SqliteMetadataStore:
             for d in binary_docs
             if d.body.get("binary_info", {}).get("name") == "metadata"
         }
-        with self._write() as db:
-            if binary_docs:
-                self._write_binary(db, binary_docs, prepared)
-            for doc in documents:
-                if doc.doc_type == "status":
-                    self._write_status(db, doc)
-                elif doc.doc_type == "plugin":
-                    self._write_plugin(db, doc)
-                elif doc.doc_type == "annotation":
-                    self._write_annotation(db, doc)
+        try:
+            with self._write() as db:
+                if binary_docs:
+                    self._write_binary(db, binary_docs, prepared)
+                for doc in documents:
+                    if doc.doc_type == "status":
+                        self._write_status(db, doc)
+                    elif doc.doc_type == "plugin":
+                        self._write_plugin(db, doc)
+                    elif doc.doc_type == "annotation":
+                        self._write_annotation(db, doc)
+        except BaseException:
+            self._forget_ids()
+            raise
         for doc in binary_docs:
             if doc.id in prepared:
                 self._terms.listed(doc.body["security"], prepared[doc.id][2])
 
-    def _binary_ids_for(self, db: sqlite3.Connection, sha256s: set[str]) -> None:
-        """Make sure every sha256 has a binaries row and a cached id, in a few statements."""
+    def _forget_ids(self) -> None:
+        """Drop the cached row ids: after a rolled-back write some name rows that were never
+        committed (the retry of the batch would point its documents at them)."""
+        self._binary_ids.clear()
+        self._identified.clear()
+        self._sec_ids.clear()
+
+    def _binary_ids_for(self, db: sqlite3.Connection, sha256s: set[str],
+                        identified_by: Mapping[str, dict[str, Any]]) -> None:
+        """Make sure every sha256 has a binaries row and a cached id, in a few statements.
+
+        A new binary's row is inserted with the identification of its document in
+        ``identified_by`` (inserting it bare, then updating it, cost a second B-tree write)."""
         missing = [s for s in sha256s if s not in self._binary_ids]
         if not missing:
             return
@@ -165,9 +180,17 @@ class SqliteMetadataStore:
         if new:
             # rowids are assigned by us: we hold the only write transaction (BEGIN IMMEDIATE)
             (top,) = db.execute("SELECT COALESCE(MAX(id), 0) FROM binaries").fetchone()
-            rows = [(top + 1 + i, sha) for i, sha in enumerate(new)]
-            db.executemany("INSERT INTO binaries (id, sha256) VALUES (?, ?)", rows)
-            self._binary_ids.update((sha, bid) for bid, sha in rows)
+            rows = []
+            for bid, sha in enumerate(new, start=top + 1):
+                body = identified_by.get(sha)
+                if body is None:
+                    rows.append((bid, sha, *(None for _ in self._IDENTITY)))
+                else:
+                    rows.append((bid, sha, *(body.get(k) for k in self._IDENTITY)))
+                    self._identity_row(bid, body)  # remembers what the row now holds
+            db.executemany(f"INSERT INTO binaries (id, sha256, {', '.join(self._IDENTITY)})"
+                           f" VALUES ({', '.join('?' * (2 + len(self._IDENTITY)))})", rows)
+            self._binary_ids.update((row[1], row[0]) for row in rows)
 
     def _binary_id(self, db: sqlite3.Connection, sha256: str) -> int:
         bid = self._binary_ids.get(sha256)
@@ -202,16 +225,18 @@ class SqliteMetadataStore:
         # one write per id: a later document in the batch replaces an earlier one with the same id
         by_id: dict[str, Document] = {}
         wanted: set[str] = set()
+        identified_by: dict[str, dict[str, Any]] = {}
         for doc in docs:
             if doc.body.get("binary_info", {}).get("name") == "metadata":
                 by_id[doc.id] = doc
                 wanted.add(doc.body["sha256"])
+                identified_by.setdefault(doc.body["sha256"], doc.body)
                 parent = doc.body.get("parent")
                 if parent and parent.get("sha256"):
                     wanted.add(parent["sha256"])
             else:
                 wanted.add(doc.id)
-        self._binary_ids_for(db, wanted)
+        self._binary_ids_for(db, wanted, identified_by)
         metadata = list(by_id.values())
         if not metadata:
             return
