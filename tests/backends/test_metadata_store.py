@@ -120,13 +120,18 @@ def test_query_language(loaded: MetadataStore, dataset, text: str, user: str, ex
 
 
 def test_hashes_and_tracking_ids_are_found_exactly_and_by_prefix(loaded: MetadataStore, dataset) -> None:
-    """md5, sha1 and the tracking ids: whole values, hash prefixes, any letter case of a hash."""
+    """md5, sha1, datastream sha256s and the tracking ids: whole values, hash prefixes, letter case."""
     system = dataset.access("system")
     child = next(d.body for d in dataset.catalogue if d.body.get("sha256") == C and d.body.get("track_link"))
     tsr = child["track_source_references"]
     with_tsr = {d.body["sha256"] for d in dataset.documents
                 if d.doc_type == "binary2" and d.body.get("track_source_references") == tsr}
     sha1_b = next(d.body["sha1"] for d in dataset.catalogue if d.body.get("sha256") == B)
+    stream = next(ds["sha256"] for d in dataset.catalogue if d.body.get("sha256") == C
+                  for ds in d.body.get("datastreams") or ())
+    with_stream = {d.body["sha256"] for d in dataset.documents if d.doc_type == "binary2" and d.body.get("source")
+                   and any(ds.get("sha256") == stream for ds in d.body.get("datastreams") or ())}
+    assert with_stream and with_tsr
     cases = {
         f"md5:{md5('A')[:8]}*": {A},
         f"md5:{md5('A').upper()}": {A},
@@ -138,6 +143,11 @@ def test_hashes_and_tracking_ids_are_found_exactly_and_by_prefix(loaded: Metadat
         sha1_b: {B},
         f'track_link:"{child["track_link"]}"': {C},
         f'track_source_references:"{tsr}"': with_tsr,
+        f"datastreams.sha256:{stream}": with_stream,
+        f"datastreams.sha256:{stream.upper()}": with_stream,
+        f"datastreams.sha256:{stream[:10]}*": with_stream,
+        f'datastreams.sha256:"{stream.upper()}"': set(),  # quoted: the exact case
+        f"datastreams.sha256:{stream[:10]}": set(),
     }
     for text, expected in cases.items():
         assert set(loaded.find(parse(text), system, limit=1000)) == expected, text

@@ -22,7 +22,16 @@ from dataclasses import dataclass, field
 import orjson
 
 from azul_metastore.errors import BadRequest, InvalidInput
-from azul_metastore.index.sqlite.terms import HASH_KINDS, TRACKING_FIELDS, hash_query, is_hex, is_token_field, token
+from azul_metastore.index.sqlite.terms import (
+    HASH_KINDS,
+    HASH_VALUE_FIELDS,
+    TRACKING_FIELDS,
+    hash_query,
+    is_hex,
+    is_token_field,
+    token,
+    value_token,
+)
 from azul_metastore.query.ast import And, DocAnd, Match, Node, Not, Or, Range, Term, keys
 
 #: most distinct values a prefix or numeric comparison on a token field may expand to
@@ -207,17 +216,22 @@ class Compiler:
             return self._column_match(key, value, case_sensitive, node.is_prefix)
         if is_token_field(key):
             text = value if isinstance(value, str) else str(value)
+            hash_kind = HASH_VALUE_FIELDS.get(key)
             if node.is_prefix:
-                compiled = self._tokens(self._expand(key, "prefix", text, case_sensitive))
+                if hash_kind:  # raw hash tokens, not listed in vals (terms.py)
+                    compiled = self._tokens([f"{hash_kind}{text.lower()}*"] if is_hex(text.lower()) else [])
+                else:
+                    compiled = self._tokens(self._expand(key, "prefix", text, case_sensitive))
                 if case_sensitive:
                     # tokens ignore case: re-check the exact-case prefix on the document itself
                     compiled.sql += " AND has_prefix(d.body, ?, ?)"
                     compiled.params += [key, text]
                 return compiled
-            compiled = self._tokens([token(key, text)])
-            if case_sensitive and self._other_casings(key, text):
+            compiled = self._tokens([value_token(key, text)])
+            if case_sensitive and (hash_kind or self._other_casings(key, text)):
                 # tokens ignore case; only when the field holds this value in another casing too does a
-                # matching document need its exact value re-checked (parsing JSON is the slow part)
+                # matching document need its exact value re-checked (parsing JSON is the slow part);
+                # values of a hash field are not listed, so those are always re-checked
                 # a substring test on the unpacked JSON rules out most documents before parsing
                 compiled.sql += " AND instr(doc(d.body), ?) > 0 AND has_value(d.body, ?, ?)"
                 compiled.params += [orjson.dumps(text).decode(), key, text]

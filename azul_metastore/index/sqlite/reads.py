@@ -12,7 +12,7 @@ from azul_metastore.errors import InvalidInput
 from azul_metastore.index.port import FeatureValueRow, Page, Selector
 from azul_metastore.index.sqlite import bodies
 from azul_metastore.index.sqlite.compiler import Compiler
-from azul_metastore.index.sqlite.terms import HASH_KINDS, hash_query, token
+from azul_metastore.index.sqlite.terms import HASH_KINDS, hash_query, token, value_token
 from azul_metastore.query.ast import And, Node
 from azul_metastore.security import Access
 
@@ -230,7 +230,7 @@ def stream_sources(store: SqliteMetadataStore, stream_sha256: str, access: Acces
     rows = store._db().execute(
         f"SELECT d.body FROM docs d WHERE d.id IN (SELECT rowid FROM terms WHERE terms MATCH ?) AND {_in(allowed)}"
         f" AND d.source_name IS NOT NULL ORDER BY d.ts DESC LIMIT ?",
-        (token("datastreams.sha256", stream_sha256), limit),
+        (value_token("datastreams.sha256", stream_sha256), limit),
     ).fetchall()
     pairs: list[tuple[str, str]] = []
     for (body,) in rows:

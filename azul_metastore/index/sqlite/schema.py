@@ -151,6 +151,13 @@ MIGRATIONS: list[list[str]] = [
         "INSERT INTO terms (terms) VALUES ('delete-all')",
         "INSERT INTO terms (rowid, t) SELECT id, doc_tokens(body) FROM docs",
     ],
+    # 5: datastream sha256s are raw hash tokens and no longer listed in ``vals`` (terms.py,
+    # HASH_VALUE_FIELDS): their listing was a random B-tree insert for nearly every document.
+    [
+        "DELETE FROM vals WHERE field = 'datastreams.sha256'",
+        "INSERT INTO terms (terms) VALUES ('delete-all')",
+        "INSERT INTO terms (rowid, t) SELECT id, doc_tokens(body) FROM docs",
+    ],
 ]
 
 SCHEMA_VERSION = len(MIGRATIONS)

@@ -80,6 +80,25 @@ def hash_query(kind: str, hex_text: str, prefix: bool) -> str | None:
     return f"{token_}*" if prefix and len(hex_text) < HASH_TOKEN_DIGITS else token_
 
 
+#: token fields whose values are hashes, with their token prefix. Their tokens keep the whole value
+#: (``stream`` + hex) so that a prefix is an FTS5 prefix query, and they are not listed in ``vals``:
+#: nearly every value is new, so listing it was a random B-tree insert per document (at 600,000
+#: documents, most of the 0.6 pages per document that ``vals`` wrote); prefixes used the listing.
+HASH_VALUE_FIELDS = {"datastreams.sha256": "stream"}
+#: the bits of a term-cache entry that is never to be listed (every security's bit set)
+_NEVER_LISTED = -1
+
+
+def value_token(field: str, value: str) -> str:
+    """The token of one searchable (field, value): hashed, or raw for a hash in HASH_VALUE_FIELDS."""
+    kind = HASH_VALUE_FIELDS.get(field)
+    if kind is not None:
+        text = value.lower()
+        if is_hex(text):
+            return f"{kind}{text}"
+    return token(field, value)
+
+
 def key_tokens(doc: Mapping[str, Any]) -> list[str]:
     """The key tokens of a metadata document (see above); they are not listed in ``vals``."""
     out = []
@@ -165,9 +184,10 @@ def searchable(doc: Mapping[str, Any]) -> Iterator[tuple[str, str]]:
 
 
 def tokens_and_values(doc: Mapping[str, Any]) -> tuple[str, set[tuple[str, str]]]:
-    """The token text for FTS5 and the distinct (field, value) pairs of a document."""
+    """The token text for FTS5 and the distinct (field, value) pairs of a document that ``vals`` lists."""
     pairs = {(f, v) for f, v in searchable(doc) if len(v) <= MAX_VALUE_CHARS}
-    return " ".join({token(f, v) for f, v in pairs}.union(key_tokens(doc))), pairs
+    tokens = {value_token(f, v) for f, v in pairs}.union(key_tokens(doc))
+    return " ".join(tokens), {(f, v) for f, v in pairs if f not in HASH_VALUE_FIELDS}
 
 
 class TermCache:
@@ -220,10 +240,11 @@ class TermCache:
                 if entry is None:
                     if len(value) > MAX_VALUE_CHARS:
                         continue
-                    entry = entries[value] = (token(field, value), 0)
+                    entry = entries[value] = (
+                        value_token(field, value), _NEVER_LISTED if field in HASH_VALUE_FIELDS else 0)
                     self._count += 1
                 tokens.add(entry[0])
-                if not entry[1] & bit:
+                if not entry[1] & bit and entry[1] != _NEVER_LISTED:
                     unlisted.add((field, value))
         tokens.update(key_tokens(doc))
         return " ".join(tokens), unlisted

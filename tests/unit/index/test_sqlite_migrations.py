@@ -31,6 +31,8 @@ OLD_INDEXES = [
     "CREATE INDEX binaries_sha512 ON binaries (sha512) WHERE sha512 IS NOT NULL",
     "INSERT INTO terms (terms) VALUES ('delete-all')",
     "INSERT INTO terms (rowid, t) SELECT id, value_tokens(body) FROM docs",
+    # schemas 2-4 listed datastream sha256s (one row stands for them here)
+    "INSERT INTO vals (field, lvalue, value, sec_id) VALUES ('datastreams.sha256', 'ab', 'ab', 1)",
 ]
 
 SCHEMA_2 = [
@@ -66,6 +68,11 @@ def _md5s(dataset: Dataset) -> list[str]:
     return sorted({d.body["md5"] for d in dataset.documents if d.doc_type == "binary2" and d.body.get("md5")})
 
 
+def _stream(dataset: Dataset) -> str:
+    return next(ds["sha256"] for d in dataset.documents if d.doc_type == "binary2"
+                for ds in d.body.get("datastreams") or () if d.body.get("source"))
+
+
 def _tsr(dataset: Dataset) -> str:
     return next(d.body["track_source_references"] for d in dataset.documents
                 if d.doc_type == "binary2" and d.body.get("track_source_references"))
@@ -88,6 +95,8 @@ def _answers(store: SqliteMetadataStore, dataset: Dataset) -> dict[str, object]:
                                  limit=1000),
         "bare md5": store.find(parse(_md5s(dataset)[0]), SYSTEM, limit=1000),
         "tracking": store.find(parse(f'track_source_references:"{_tsr(dataset)}"'), SYSTEM, limit=1000),
+        "stream prefix": store.find(parse(f"datastreams.sha256:{_stream(dataset)[:10]}*"), SYSTEM, limit=1000),
+        "stream sources": store.stream_sources(_stream(dataset), SYSTEM),
     }
 
 
@@ -126,7 +135,9 @@ def test_an_older_index_migrates_to_the_same_answers(tmp_path: Path, dataset: Da
     indexes = {r[0] for r in db.execute("SELECT name FROM sqlite_schema WHERE type = 'index'")}
     assert not indexes & {"binaries_md5", "binaries_sha1", "binaries_sha512", "docs_tsr", "docs_link"}
     assert _answers(store, dataset) == before
-    assert all(before[k] for k in ("documents", "find", "children", "md5 prefix", "bare md5", "tracking"))
+    assert all(before[k] for k in ("documents", "find", "children", "md5 prefix", "bare md5", "tracking",
+                                   "stream prefix", "stream sources"))
+    assert db.execute("SELECT COUNT(*) FROM vals WHERE field = 'datastreams.sha256'").fetchone() == (0,)
     assert all(before["hashes"].values())
 
     # writing the same documents again replaces rows instead of adding a second copy
@@ -134,6 +145,7 @@ def test_an_older_index_migrates_to_the_same_answers(tmp_path: Path, dataset: Da
     store.write(dataset.documents)
     assert db.execute("SELECT COUNT(*) FROM docs").fetchone() == (rows,)
     assert _answers(store, dataset) == before
+    assert db.execute("SELECT COUNT(*) FROM vals WHERE field = 'datastreams.sha256'").fetchone() == (0,)
     store.close()
 
 
