@@ -2,7 +2,9 @@
 
 A token is the 64-bit xxh3 of ``field NUL lower(value)`` in hex: fixed width, no tokenizer
 surprises, and case-insensitive matching for free (the query language's default). Exact-case
-matches are re-checked against the stored document.
+matches are re-checked against the stored document. Hashes are the exception: a document's md5,
+sha1 and sha512 (key tokens) and datastream sha256s (HASH_VALUE_FIELDS) are kept as hex behind
+their kind, so that a prefix of one is an FTS5 prefix query; both are explained below.
 """
 
 from __future__ import annotations
