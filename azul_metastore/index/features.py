@@ -185,21 +185,21 @@ def encode_features(raw: Iterable[Mapping[str, Any]], *, context: str = "") -> F
         name = feat["name"]
         value = feat["value"]
         type_ = feat["type"]
-        if len(feat) == 3:  # exactly name, type and value
+        cacheable = len(feat) == 3  # exactly name, type and value
+        hit = None
+        if cacheable:
             key = (name, type_, value)
             try:
                 hit = memo.get(key)
             except TypeError:  # an unhashable value (not valid wire form): stored as it came
-                hit = (_stored(feat, name, type_, value, context), f"{name}.{value}")
-            else:
-                if hit is None:
-                    hit = (_stored(feat, name, type_, value, context), f"{name}.{value}")
-                    if len(memo) >= _MEMO_LIMIT:
-                        memo.clear()
-                    memo[key] = hit
-            out, name_value = hit
-        else:
-            out, name_value = _stored(feat, name, type_, value, context), f"{name}.{value}"
+                cacheable = False
+        if hit is None:
+            hit = (_stored(feat, name, type_, value, context), f"{name}.{value}")
+            if cacheable:
+                if len(memo) >= _MEMO_LIMIT:
+                    memo.clear()
+                memo[key] = hit
+        out, name_value = hit
         features.append(out)
         values = features_map.get(name)
         if values is None:

@@ -153,7 +153,7 @@ class SqliteMetadataStore:
                 self._terms.listed(doc.body["security"], prepared[doc.id][2])
 
     def _forget_ids(self) -> None:
-        """Drop the cached row ids: after a rolled-back write some name rows that were never
+        """Drop the cached row ids: after a rolled-back write, some of them name rows that were never
         committed (the retry of the batch would point its documents at them)."""
         self._binary_ids.clear()
         self._identified.clear()
@@ -182,11 +182,9 @@ class SqliteMetadataStore:
             (top,) = db.execute("SELECT COALESCE(MAX(id), 0) FROM binaries").fetchone()
             rows = []
             for bid, sha in enumerate(new, start=top + 1):
-                body = identified_by.get(sha)
-                if body is None:
-                    rows.append((bid, sha, *(None for _ in self._IDENTITY)))
-                else:
-                    rows.append((bid, sha, *(body.get(k) for k in self._IDENTITY)))
+                body = identified_by.get(sha, {})
+                rows.append((bid, sha, *(body.get(k) for k in self._IDENTITY)))
+                if body:
                     self._identity_row(bid, body)  # remembers what the row now holds
             db.executemany(f"INSERT INTO binaries (id, sha256, {', '.join(self._IDENTITY)})"
                            f" VALUES ({', '.join('?' * (2 + len(self._IDENTITY)))})", rows)
