@@ -16,6 +16,9 @@ from azul_metastore.index.sqlite.terms import HASH_KINDS, hash_query, token, val
 from azul_metastore.query.ast import And, Node
 from azul_metastore.security import Access
 
+#: documents ``d`` whose postings hold a token (or FTS5 expression), the one parameter
+POSTING_MATCH = "d.id IN (SELECT rowid FROM terms WHERE terms MATCH ?)"
+
 if TYPE_CHECKING:
     from azul_metastore.index.sqlite.store import SqliteMetadataStore
 
@@ -154,7 +157,7 @@ def lookup_hashes(store: SqliteMetadataStore, hashes: Sequence[str], access: Acc
             expression = hash_query(column, key, prefix=False)
             rows = db.execute(
                 f"SELECT DISTINCT b.sha256 FROM docs d JOIN binaries b ON b.id = d.binary_id"
-                f" WHERE d.id IN (SELECT rowid FROM terms WHERE terms MATCH ?) AND b.{column} = ? AND {_in(allowed)}",
+                f" WHERE {POSTING_MATCH} AND b.{column} = ? AND {_in(allowed)}",
                 (expression, key),
             ).fetchall() if expression else []
         else:
@@ -401,22 +404,19 @@ def annotations(store: SqliteMetadataStore, access: Access, kind: str | None, sh
     return [orjson.loads(r[0]) for r in store._db().execute(sql + " ORDER BY ts DESC", params)]
 
 
-_KEY_TOKEN = "d.id IN (SELECT rowid FROM terms WHERE terms MATCH ?)"
-
-
 def selector_sql(selector: Selector) -> tuple[str, list[object]]:
     clauses: list[str] = []
     params: list[object] = []
     # the tracking ids are key tokens (terms.py): the posting list finds the rows, the column decides
     if selector.track_source_references is not None:
-        clauses.append(f"{_KEY_TOKEN} AND d.tsr = ?")
+        clauses.append(f"{POSTING_MATCH} AND d.tsr = ?")
         params += [token("track_source_references", selector.track_source_references),
                    selector.track_source_references]
     if selector.source_timestamp is not None:
         clauses.append("d.source_ts = ?")
         params.append(_ms(selector.source_timestamp))
     if selector.track_link is not None:
-        clauses.append(f"{_KEY_TOKEN} AND d.track_link = ?")
+        clauses.append(f"{POSTING_MATCH} AND d.track_link = ?")
         params += [token("track_link", selector.track_link), selector.track_link]
     if selector.track_author is not None:
         clauses.append("(d.track_author = ? OR d.parent_track_author = ?)")

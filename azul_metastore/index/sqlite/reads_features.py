@@ -19,7 +19,7 @@ import orjson
 
 from azul_metastore.errors import InvalidInput
 from azul_metastore.index.port import PivotResult, ReferenceGroup, StatusCount
-from azul_metastore.index.sqlite.reads import _author_clause, _in, _iso, _ms
+from azul_metastore.index.sqlite.reads import POSTING_MATCH, _author_clause, _in, _iso, _ms
 from azul_metastore.index.sqlite.terms import token
 from azul_metastore.security import Access
 
@@ -194,7 +194,7 @@ def source_submissions(store: SqliteMetadataStore, source: str, access: Access, 
                        timestamp: str | None, limit: int) -> list[ReferenceGroup]:
     extra, params = "", []
     if tsr:  # a key token (terms.py): the posting list finds the rows, the column decides
-        extra += " AND d.id IN (SELECT rowid FROM terms WHERE terms MATCH ?) AND d.tsr = ?"
+        extra += f" AND {POSTING_MATCH} AND d.tsr = ?"
         params += [token("track_source_references", tsr), tsr]
     if timestamp:
         extra += " AND d.source_ts = ?"
