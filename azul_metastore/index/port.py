@@ -12,7 +12,7 @@ Conformance: ``tests/backends/test_metadata_store.py`` runs against every adapte
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol
 
@@ -191,7 +191,9 @@ class MetadataStore(Protocol):
         ...
 
     def lookup_hashes(self, hashes: Sequence[str], access: Access) -> dict[str, list[str]]:
-        """For each given md5/sha1/sha256/sha512/ssdeep: the visible binaries that have it."""
+        """For each given md5/sha1/sha256/sha512/ssdeep: the visible binaries that have it. A hash
+        identifies bytes: it is the binary's, whichever of its documents carries it, and the binary
+        is found when the caller can see any of its documents (as its identification is shown)."""
         ...
 
     def documents(
@@ -364,6 +366,16 @@ class MetadataStore(Protocol):
                            timestamp: str | None = None, limit: int = 100) -> list[ReferenceGroup]:
         """Direct submissions of a source grouped by (``track_source_references``, source
         timestamp), newest first, optionally only one references set and/or one timestamp."""
+        ...
+
+    def gather(self, *reads: Callable[[], Any]) -> list[Any]:
+        """The answers of independent reads (callables making reads of this store), in order; when
+        reads fail, the error of the first failing one in that order is raised.
+
+        Why: a page of found binaries needs its submissions, identities and tags, three reads that
+        do not depend on each other. On a server (OpenSearch) each is a round trip of a few
+        milliseconds, and overlapping them takes the longest one instead of the sum; an embedded
+        adapter, whose reads are calls in this process, may just run them in turn."""
         ...
 
     def refresh(self) -> None:

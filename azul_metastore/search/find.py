@@ -156,14 +156,22 @@ def _neg(text: str | None) -> tuple[int, str]:
 def _items(index: MetadataStore, sha256s: list[str], access: Access,
            identities: dict[str, dict[str, Any]] | None = None) -> dict[str, EntityFindItem]:
     """Find items of the binaries that have a visible submission (others cannot be summarised).
-    ``identities`` (filled here when given) receives the identification of each item."""
+    ``identities`` (filled here when given) receives the identification of each item.
+
+    Submissions, identities and tags are read at once (``MetadataStore.gather``): identities and
+    tags of every binary asked about, then kept only for those with a visible submission. Read one
+    after the other, on OpenSearch, they were three round trips of a find."""
+    submissions, identified, tagged = index.gather(
+        lambda: index.binary_submissions(sha256s, access),
+        lambda: index.identities(sha256s),
+        lambda: tags_of_many(index, sha256s, access))
     rows: dict[str, list[SubmissionRow]] = defaultdict(list)
-    for row in index.binary_submissions(sha256s, access):
+    for row in submissions:
         rows[row.sha256].append(row)
-    found = index.identities([s for s in sha256s if s in rows])
+    found = {sha: ident for sha, ident in identified.items() if sha in rows}
     if identities is not None:
         identities.update(found)
-    tags = tags_of_many(index, list(found), access)
+    tags = {sha: mine for sha, mine in tagged.items() if sha in rows}
     out = {}
     for sha in sha256s:
         mine = rows.get(sha)
@@ -179,6 +187,24 @@ def _items(index: MetadataStore, sha256s: list[str], access: Access,
             sha1=ident.get("sha1"), sha256=sha, sha512=ident.get("sha512"), ssdeep=ident.get("ssdeep"),
             tlsh=ident.get("tlsh"))
     return out
+
+
+def _found_items(index: MetadataStore, query: Node | None, access: Access, sort: SortKey, ascending: bool,
+                 limit: int, identities: dict[str, dict[str, Any]] | None = None,
+                 ) -> tuple[list[str], dict[str, EntityFindItem]]:
+    """The first ``limit`` matching binaries that have a visible submission, and their items.
+
+    Optimistic: the index is asked for matching binaries without the submission condition, since
+    reading the items checks it anyway (a binary without a visible submission gets no item), and
+    checking it inside the find cost OpenSearch a round trip more. Only when a full page held such
+    a binary, so that others may follow it, is the exact find made again with the condition.
+    Either way the answer is that of the exact find."""
+    found = index.find(query, access, sort=sort, ascending=ascending, limit=limit, require_submission=False)
+    items = _items(index, found, access, identities)
+    if len(items) < len(found) == limit:
+        found = index.find(query, access, sort=sort, ascending=ascending, limit=limit)
+        items = _items(index, found, access, identities)
+    return [s for s in found if s in items], items
 
 
 def _kind(value: str, ident: dict[str, Any]) -> str | None:
@@ -204,29 +230,28 @@ def find(index: MetadataStore, access: Access, *, term: str | None = None, hashe
         raise BadRequest(f"max_entities must be between 1 and {MAX_ENTITIES}, not {max_entities}")
     query = _parse(term)
     hashes = [h.strip() for h in hashes if h and h.strip()]
+    identities: dict[str, dict[str, Any]] = {}
+    items: dict[str, EntityFindItem] | None = None
     if not hashes:
-        found = index.find(query, access, sort=sort, ascending=sort_asc, limit=max_entities)
+        found, items = _found_items(index, query, access, sort, sort_asc, max_entities)
         if not found and query is not None and (unknown := _unknown_keys(index, query, access)):
             raise InvalidInput(f"no binaries matched and these fields are not known: {', '.join(unknown)};"
                                " GET /api/v0/binaries/model lists the searchable fields", fields=unknown)
-        items = _items(index, found, access)
         ordered = [items[s] for s in found if s in items]
         total = index.count(query, access) if count_entities else len(ordered)
         return EntityFind(items_count=total, items=ordered)
     if query is None and all(_SHA256.match(h) for h in hashes):
-        candidates = list(dict.fromkeys(h.lower() for h in hashes))
-        matched = index.visible_binaries(candidates, access)
-        found = [s for s in candidates if s in matched]
+        # no look-up: a binary the caller cannot see has no visible submission, hence no item
+        found = list(dict.fromkeys(h.lower() for h in hashes))
     elif query is None:
         # hashes alone: one indexed look-up per hash beats a search over every document
         found = list(dict.fromkeys(s for shas in index.lookup_hashes(hashes, access).values() for s in shas))
     else:
-        clause = _hash_clause(hashes)
-        combined = clause if query is None else And((query, clause))
-        found = index.find(combined, access, sort=sort, ascending=sort_asc,
-                           limit=max(2 * len(hashes), max_entities))
-    identities: dict[str, dict[str, Any]] = {}
-    items = _items(index, found, access, identities)
+        combined = And((query, _hash_clause(hashes)))
+        found, items = _found_items(index, combined, access, sort, sort_asc, max(2 * len(hashes), max_entities),
+                                    identities)
+    if items is None:
+        items = _items(index, found, access, identities)
     out: list[EntityFindItem] = []
     shown: set[str] = set()
     for value in hashes:

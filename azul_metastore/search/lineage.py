@@ -45,27 +45,35 @@ class _Walk:
     def _add(self, link: ReadNearbyLink) -> None:
         self.links.setdefault(link.id, link)
 
-    def _step(self, nodes: list[str], direction: Literal["parents", "children"], done: set[str],
-              related: Callable[[dict[str, Any]], str]) -> tuple[list[str], dict[str, list[str]]]:
-        """Link the binaries not yet expanded this way; return them and each one's related binaries."""
+    def _todo(self, nodes: list[str], done: set[str]) -> list[str]:
+        """The binaries of ``nodes`` not yet expanded this way, now marked as expanded."""
         todo = [s for s in dict.fromkeys(nodes) if s not in done]
         done.update(todo)
-        pages = self.index.linked_many(todo, self.access, direction, PER_NODE) if todo else {}
+        return todo
+
+    def _linked(self, todo: list[str], pages: dict[str, list[dict[str, Any]]],
+                related: Callable[[dict[str, Any]], str]) -> dict[str, list[str]]:
+        """Link each binary of ``todo`` to its page of links; return each one's related binaries."""
         found: dict[str, list[str]] = {}
         for sha in todo:
             for doc in pages.get(sha, ()):
                 self._link(doc)
                 found.setdefault(sha, []).append(related(doc))
-        return todo, found
+        return found
 
     def parents(self, nodes: list[str]) -> dict[str, list[str]]:
         """Link these binaries to their parents and to the sources they were submitted to directly;
-        return each one's parents."""
-        todo, found = self._step(nodes, "parents", self.parents_done, lambda doc: doc["parent"]["sha256"])
+        return each one's parents. The links and the documents naming the sources are read at once
+        (``MetadataStore.gather``)."""
+        todo = self._todo(nodes, self.parents_done)
         if not todo:
-            return found
+            return {}
+        pages, docs = self.index.gather(
+            lambda: self.index.linked_many(todo, self.access, "parents", PER_NODE),
+            lambda: self.index.documents(todo, self.access, actions=_LINEAGE_ACTIONS, limit=SOURCE_DOCS * len(todo)))
+        found = self._linked(todo, pages, lambda doc: doc["parent"]["sha256"])
         seen: dict[str, int] = {}
-        for doc in self.index.documents(todo, self.access, actions=_LINEAGE_ACTIONS, limit=SOURCE_DOCS * len(todo)):
+        for doc in docs:
             sha = doc["sha256"]
             seen[sha] = seen.get(sha, 0) + 1
             source = (doc.get("source") or {}).get("name")
@@ -75,7 +83,9 @@ class _Walk:
         return found
 
     def children(self, nodes: list[str]) -> dict[str, list[str]]:
-        return self._step(nodes, "children", self.children_done, lambda doc: doc["sha256"])[1]
+        todo = self._todo(nodes, self.children_done)
+        pages = self.index.linked_many(todo, self.access, "children", PER_NODE) if todo else {}
+        return self._linked(todo, pages, lambda doc: doc["sha256"])
 
     def _link(self, doc: dict[str, Any]) -> None:
         parent = doc.get("parent") or {}

@@ -20,6 +20,7 @@ from azul_metastore.errors import BadRequest, InvalidInput
 from azul_metastore.index.port import MetadataStore
 from azul_metastore.query import parse
 from azul_metastore.security import EncodedSecurity
+from tests.support.events import binary_event, sha256_of
 from tests.support.index_data import NAMES, A, B, C, D, E, Oracle, md5
 from tests.support.index_stores import dataset, loaded, store  # noqa: F401 (fixtures)
 
@@ -185,6 +186,34 @@ def test_find_pages_through_binaries_without_a_visible_submission(loaded: Metada
     assert loaded.find(query, high, ascending=True, limit=2) == loaded.find(query, high, ascending=True)[:2]
 
 
+@pytest.mark.parametrize("user", ["low", "high"])
+def test_the_find_service_lists_exactly_the_binaries_with_a_visible_submission(loaded: MetadataStore, dataset,
+                                                                               user: str) -> None:
+    """``search.find`` asks the index without the submission condition and asks again with it when
+    a full page held a binary without one: every page size gives the exact find's answer."""
+    from azul_metastore.search import find
+
+    access = dataset.access(user)
+    term = "features_map.section:.rsrc OR features_map.tag:malware"
+    query = parse(term)
+    calls: list[bool] = []
+    inner = loaded.find
+
+    def counting(*args, **kwargs):
+        calls.append(kwargs.get("require_submission", True))
+        return inner(*args, **kwargs)
+
+    loaded.find = counting  # type: ignore[method-assign]
+    try:
+        for limit in (1, 2, 3, 100):
+            exact = inner(query, access, limit=limit)
+            assert [item.sha256 for item in find.find(loaded, access, term=term, max_entities=limit).items] == exact
+    finally:
+        del loaded.find
+    # low matches E only through a document that is not a submission: some full page was asked again
+    assert (True in calls) == (user == "low")
+
+
 @pytest.mark.parametrize(("text", "error"), [
     ("nosuch.field:x", InvalidInput), ("action:>5", InvalidInput), ("binary.tag:nobody-uses-this", BadRequest),
     ("feature.tag:nobody-uses-this", BadRequest)])
@@ -234,6 +263,48 @@ def test_lookup_hashes(loaded: MetadataStore, dataset) -> None:
     assert loaded.lookup_hashes(hashes, low) == {
         md5("A"): [A], md5("B").upper(): [], E: [E], "f2f76d16e17c971eecd77f1597f88e2b": [fixture_sha],
         "0" * 40: []}
+
+
+def test_a_hash_held_only_by_a_hidden_document_finds_a_binary_seen_through_another(store: MetadataStore,
+                                                                                    dataset) -> None:
+    """X's MEDIUM submission carries its md5; its LOW enrichment does not: low sees X (through the
+    enrichment), so low's look-up of that md5 finds X, while nothing finds Y, seen through no document."""
+    x, y = sha256_of("hidden-hash-x"), sha256_of("hidden-hash-y")
+    docs = []
+    for sha, digest in ((x, "1" * 32), (y, "2" * 32)):
+        submitted = binary_event(sha256=sha, security="MEDIUM REL:APPLE")
+        submitted["entity"]["md5"] = digest
+        docs += dataset.binary(submitted)
+    docs += dataset.binary(binary_event(sha256=x, action="enriched", author="pefile", security="LOW"))
+    store.write(docs)
+    low, system = dataset.access("low"), dataset.access("system")
+    assert store.lookup_hashes(["1" * 32, "2" * 32], low) == {"1" * 32: [x], "2" * 32: []}
+    assert store.lookup_hashes(["1" * 32, "2" * 32], system) == {"1" * 32: [x], "2" * 32: [y]}
+
+
+def test_gather_answers_in_order_and_raises_the_first_error_after_every_read(loaded: MetadataStore,
+                                                                             dataset) -> None:
+    system = dataset.access("system")
+    ended: list[str] = []
+
+    def read(name: str, fails: bool = False):
+        def run():
+            answer = loaded.identities([A]) if name == "ids" else loaded.lookup_hashes([md5("B")], system)
+            ended.append(name)
+            if fails:
+                raise InvalidInput(f"{name} failed")
+            return answer
+        return run
+
+    ids, hashes = loaded.gather(read("ids"), read("hashes"))
+    assert ids == loaded.identities([A]) and hashes == {md5("B"): [B]}
+    assert loaded.gather() == [] and loaded.gather(read("ids")) == [ids]
+    # a gathered read may gather in its turn
+    assert loaded.gather(lambda: loaded.gather(read("ids"), read("hashes")), read("ids")) == [[ids, hashes], ids]
+    ended.clear()
+    with pytest.raises(InvalidInput, match="second failed"):
+        loaded.gather(read("first"), read("second", fails=True), read("third", fails=True))
+    assert "second" in ended
 
 
 def _bodies(dataset, sha256: str) -> list[dict]:

@@ -173,8 +173,8 @@ def _sha256s(store: OpenSearchMetadataStore, query: Query, doing: str) -> list[s
 def fetch(store: OpenSearchMetadataStore, query: Query, doing: str, *, source: Any = False,
           values: Sequence[str] = (), sha256s: Sequence[str] = ()) -> list[dict[str, Any]]:
     """Every binary2 document matching ``query``: its ``_source`` (``source``: False, True or the
-    fields to keep) and the first doc value of each of ``values`` (dates as epoch milliseconds), as
-    ``{"_source": ..., field: value}``.
+    fields to keep), the first doc value of each of ``values`` (dates as epoch milliseconds) and the
+    names of the named clauses it matched, as ``{"_source": ..., "_matched": ..., field: value}``.
 
     One search when the matches fit in one window, sent only to the indices of ``sha256s`` when
     the query is about those binaries; a scroll over every index otherwise. The reads about a page
@@ -196,6 +196,7 @@ def fetch(store: OpenSearchMetadataStore, query: Query, doing: str, *, source: A
     for hit in hits:
         row = {name: found[0] for name, found in (hit.get("fields") or {}).items() if found}
         row["_source"] = hit.get("_source") or {}
+        row["_matched"] = hit.get("matched_queries") or ()
         rows.append(row)
     return rows
 
@@ -215,27 +216,38 @@ def lookup_hashes(store: OpenSearchMetadataStore, hashes: Sequence[str], access:
     """A hash identifies bytes, so (as in the embedded index) it matches on any document of the
     binary, and the binary is returned when the caller can see any of its documents.
 
-    Two searches whatever the number and kinds of hashes: the documents holding any of them (their
-    hash fields read from doc values), then which of those binaries the caller can see. Two searches
-    per hash took 1.5 s for 12 hashes at 1,000,000 binaries; composite aggregations per kind, 250
-    ms at 200,000."""
+    One search whatever the number and kinds of hashes: the documents holding any of them, their
+    hash fields read from doc values, each hit telling whether the caller can see it (a named
+    query). Only binaries whose every matching document is hidden from the caller need a second
+    search: whether any other document of theirs is visible. Two searches per hash took 1.5 s for
+    12 hashes at 1,000,000 binaries; composite aggregations per kind, 250 ms at 200,000; a
+    visibility search after every look-up, a round trip more."""
     wanted: dict[str, set[str]] = {}
     for value in hashes:
         column, key = _hash_term(value)
         wanted.setdefault(column, set()).add(key)
     if not wanted:
         return {}
-    query = {"bool": {"filter": [METADATA], "should": [{"terms": {column: sorted(keys)}}
-                                                        for column, keys in sorted(wanted.items())],
-                      "minimum_should_match": 1}}
+    holding = {"bool": {"should": [{"terms": {column: sorted(keys)}} for column, keys in sorted(wanted.items())],
+                        "minimum_should_match": 1}}
+    query = {"bool": {"filter": [METADATA, holding],
+                      "should": [{"bool": {"filter": security_filter(access), "_name": _SEEN}}]}}
     having: dict[tuple[str, str], set[str]] = {}
+    seen: set[str] = set()
     for row in fetch(store, query, "looking up hashes", values=["sha256", *sorted(wanted)]):
+        if _SEEN in row["_matched"]:
+            seen.add(row["sha256"])
         for column, keys in wanted.items():
             if row.get(column) in keys:
                 having.setdefault((column, row[column]), set()).add(row["sha256"])
-    candidates = sorted({sha for shas in having.values() for sha in shas})
-    seen = visible_binaries(store, candidates, access)
+    hidden = sorted({sha for shas in having.values() for sha in shas} - seen)
+    if hidden:
+        seen |= visible_binaries(store, hidden, access)
     return {value: sorted(sha for sha in having.get(_hash_term(value), ()) if sha in seen) for value in hashes}
+
+
+#: the name of the visibility clause of a look-up, reported in each visible hit's ``matched_queries``
+_SEEN = "seen"
 
 
 def documents(store: OpenSearchMetadataStore, sha256s: Sequence[str], access: Access, actions: Sequence[str],

@@ -14,7 +14,9 @@ roles of ``apply-opensearch-config`` are a second line only.
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator, Sequence
+import threading
+from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Literal
 
 import orjson
@@ -42,6 +44,10 @@ log = logging.getLogger(__name__)
 
 #: index operations per bulk request
 BULK_CHUNK = 2000
+#: reads of one ``gather`` in flight at once (each mostly waits on the node)
+GATHER_THREADS = 8
+#: marks the gather pool's threads: a read running there that gathers runs its reads in turn
+_pool_thread = threading.local()
 #: actions whose documents keep a binary alive (§11 item 9)
 KEEPING_ACTIONS = ("sourced", "extracted", "mapped")
 
@@ -69,6 +75,8 @@ class OpenSearchMetadataStore:
         self.templates = Templates(client, self.names, shards, replicas)
         self.open_labels = frozenset(open_labels) | {ANY}
         self.enforced = frozenset(enforced)
+        self._pool: ThreadPoolExecutor | None = None
+        self._pool_lock = threading.Lock()
         if initialise:
             self.templates.initialise()
 
@@ -425,9 +433,42 @@ class OpenSearchMetadataStore:
 
     # --- plumbing ------------------------------------------------------------------------------
 
+    def gather(self, *reads: Callable[[], Any]) -> list[Any]:
+        """The reads at once: all but the first on a thread pool, the first on this thread (each
+        read is one or more searches that mostly wait on the node, and the client is thread-safe).
+        Inside a pool thread the reads run in turn, so nested gathers cannot exhaust the pool."""
+        if len(reads) < 2 or getattr(_pool_thread, "inside", False):
+            return [read() for read in reads]
+        futures = [self._executor().submit(read) for read in reads[1:]]
+        answers: list[Any] = []
+        error: BaseException | None = None
+        for future in [None, *futures]:
+            try:
+                answers.append(reads[0]() if future is None else future.result())
+            except Exception as exc:  # every read ends before the first error (in order) is raised
+                error = error or exc
+        if error is not None:
+            raise error
+        return answers
+
+    def _executor(self) -> ThreadPoolExecutor:
+        with self._pool_lock:
+            if self._pool is None:
+                self._pool = ThreadPoolExecutor(GATHER_THREADS, thread_name_prefix="opensearch-read",
+                                                initializer=_mark_pool_thread)
+            return self._pool
+
     def refresh(self) -> None:
         with translated("refreshing"):
             self.client.indices.refresh(index=",".join(self.alias(d) for d in DOC_TYPES))
 
     def close(self) -> None:
+        with self._pool_lock:
+            if self._pool is not None:
+                self._pool.shutdown(wait=True)
+                self._pool = None
         self.client.close()
+
+
+def _mark_pool_thread() -> None:
+    _pool_thread.inside = True

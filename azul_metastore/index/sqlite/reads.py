@@ -145,6 +145,7 @@ def lookup_hashes(store: SqliteMetadataStore, hashes: Sequence[str], access: Acc
     allowed = store.allowed(access)
     out: dict[str, list[str]] = {}
     db = store._db()
+    visible = f"EXISTS (SELECT 1 FROM docs v WHERE v.binary_id = b.id AND {_in(allowed, 'v.sec_id')})"
     for value in hashes:
         kind = {32: "md5", 40: "sha1", 64: "sha256", 128: "sha512"}.get(len(value))
         column, key = (kind, value.lower()) if kind else ("ssdeep", value)
@@ -153,18 +154,15 @@ def lookup_hashes(store: SqliteMetadataStore, hashes: Sequence[str], access: Acc
         if column is None:
             out[value] = []
             continue
-        if column in HASH_KINDS:  # key tokens of the documents, then the whole hash (terms.py)
+        if column in HASH_KINDS:  # key tokens of any document, then the binary's whole hash (terms.py)
             expression = hash_query(column, key, prefix=False)
             rows = db.execute(
-                f"SELECT DISTINCT b.sha256 FROM docs d JOIN binaries b ON b.id = d.binary_id"
-                f" WHERE {POSTING_MATCH} AND b.{column} = ? AND {_in(allowed)}",
+                f"SELECT b.sha256 FROM binaries b WHERE b.id IN (SELECT d.binary_id FROM docs d WHERE {POSTING_MATCH})"
+                f" AND b.{column} = ? AND {visible}",
                 (expression, key),
             ).fetchall() if expression else []
         else:
-            rows = db.execute(
-                f"SELECT b.sha256 FROM binaries b WHERE b.{column} = ? AND EXISTS (SELECT 1 FROM docs d"
-                f" WHERE d.binary_id = b.id AND {_in(allowed)})", (key,),
-            ).fetchall()
+            rows = db.execute(f"SELECT b.sha256 FROM binaries b WHERE b.{column} = ? AND {visible}", (key,)).fetchall()
         out[value] = [r[0] for r in rows]
     return out
 

@@ -8,7 +8,7 @@ writers. Each thread has its own connection.
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager
 from datetime import datetime
 from pathlib import Path
@@ -541,6 +541,10 @@ class SqliteMetadataStore:
     def feature_overlaps(self, pairs: Sequence[tuple[str, str]], access: Access, *, author_name: str | None = None,
                          exclude: str | None = None, min_count: int = 1, limit: int = 1000) -> dict[str, int]:
         return reads_binaries.feature_overlaps(self, pairs, access, author_name, exclude, min_count, limit)
+
+    def gather(self, *reads: Callable[[], Any]) -> list[Any]:
+        """In turn: a read here is a call into SQLite in this process, with no round trip to overlap."""
+        return [read() for read in reads]
 
     def refresh(self) -> None:
         """Committed writes are already searchable in SQLite; nothing to wait for."""
