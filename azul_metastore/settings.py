@@ -194,6 +194,8 @@ class Settings(BaseSettings):
     # binary2 documents in Azul's sixteen indices (by first hex digit) or in one (fewer shards for
     # each search to visit on a small cluster); fixed per partition (index/opensearch/templates.py)
     opensearch_binary_indices: Literal["hex", "single"] = "hex"
+    # gzipped answers from OpenSearch: worth it only across a slow link (index/opensearch/client.py)
+    opensearch_compress_answers: bool = False
 
     kafka_bootstrap_servers: str = "127.0.0.1:9092"
     kafka_topic_prefix: str = "azul"

@@ -175,3 +175,21 @@ def test_a_partition_built_in_one_binary_layout_is_refused_in_the_other(opensear
             client.indices.delete_index_template(name=single.template(doc_type), ignore=404)
         client.indices.delete(index=f"azul.o.{partition}.*,azul.x.{partition}.*", ignore_unavailable=True,
                               allow_no_indices=True, expand_wildcards="all")
+
+
+@pytest.mark.opensearch
+@pytest.mark.parametrize("compress", [False, True], ids=["plain", "gzipped"])
+def test_answers_are_gzipped_only_when_the_settings_ask(tmp_path: Path, opensearch_url: str, compress: bool) -> None:
+    from azul_metastore.index.opensearch.client import client_from_settings
+    from azul_metastore.settings import load_settings
+
+    settings = load_settings(data_dir=tmp_path, opensearch_url=opensearch_url, opensearch_compress_answers=compress)
+    client = client_from_settings(settings)
+    try:
+        asked = client.transport.get_connection().headers.get("accept-encoding")
+        assert asked == ("gzip,deflate" if compress else None)
+        # the answer is read either way (gzipped ones inflated by the client)
+        assert client.cluster.health()["status"] in ("green", "yellow")
+        assert "hits" in client.search(index="*", body={"size": 1, "query": {"match_all": {}}})
+    finally:
+        client.close()
