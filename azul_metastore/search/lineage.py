@@ -15,6 +15,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Any, Literal
 
 from azul_metastore.index.port import MetadataStore
@@ -32,6 +33,7 @@ SOURCE_DOCS = 200
 ROUNDS = 10
 CROWDED = 200
 _LINEAGE_ACTIONS = ("sourced", "extracted", "mapped")
+Direction = Literal["parents", "children"]
 
 
 @dataclass
@@ -45,33 +47,65 @@ class _Walk:
     def _add(self, link: ReadNearbyLink) -> None:
         self.links.setdefault(link.id, link)
 
-    def _todo(self, nodes: list[str], done: set[str]) -> list[str]:
-        """The binaries of ``nodes`` not yet expanded this way, now marked as expanded."""
-        todo = [s for s in dict.fromkeys(nodes) if s not in done]
-        done.update(todo)
-        return todo
+    def _todo(self, nodes: list[str], direction: Direction) -> list[str]:
+        """The binaries this step expands: ``nodes`` (only the first two once the walk is crowded)
+        not yet expanded in ``direction``."""
+        if len(self.links) > CROWDED:
+            nodes = nodes[:2]
+        done = self.parents_done if direction == "parents" else self.children_done
+        return [s for s in dict.fromkeys(nodes) if s not in done]
 
-    def _linked(self, todo: list[str], pages: dict[str, list[dict[str, Any]]],
-                related: Callable[[dict[str, Any]], str]) -> dict[str, list[str]]:
-        """Link each binary of ``todo`` to its page of links; return each one's related binaries."""
-        found: dict[str, list[str]] = {}
-        for sha in todo:
-            for doc in pages.get(sha, ()):
-                self._link(doc)
-                found.setdefault(sha, []).append(related(doc))
+    def _reads(self, todo: list[str], direction: Direction) -> list[Callable[[], Any]]:
+        """The reads of one step: the links of ``todo``, and for parents the lineage documents
+        naming the sources they were submitted to directly."""
+        if not todo:
+            return []
+        links = partial(self.index.linked_many, todo, self.access, direction, PER_NODE)
+        if direction == "children":
+            return [links]
+        return [links, partial(self.index.documents, todo, self.access, actions=_LINEAGE_ACTIONS,
+                               limit=SOURCE_DOCS * len(todo))]
+
+    def expand_all(self, steps: list[tuple[list[str], Direction]]) -> list[list[str]]:
+        """Steps of the walk (nodes, direction), each as :meth:`expand` would make it after the ones
+        before it, with the reads of all of them made at once (``MetadataStore.gather``).
+
+        Each step's binaries are worked out before any step is applied; a step whose binaries have
+        changed by its turn (an earlier step made the walk crowded, or expanded some of them the
+        same way) reads again for exactly those, so the walk is the one-step-at-a-time walk. A round
+        of the walk used to be up to six round trips one after another."""
+        planned = [self._todo(nodes, direction) for nodes, direction in steps]
+        reads = [self._reads(todo, direction) for todo, (_, direction) in zip(planned, steps, strict=True)]
+        answers = iter(self.index.gather(*(read for step in reads for read in step)))
+        read = [[next(answers) for _ in step] for step in reads]
+        return [self._apply(nodes, direction, todo, got)
+                for (nodes, direction), todo, got in zip(steps, planned, read, strict=True)]
+
+    def expand(self, nodes: list[str], direction: Direction) -> list[str]:
+        """One step of the walk from ``nodes`` (all of them in one look-up), the new binaries in order."""
+        return self.expand_all([(nodes, direction)])[0]
+
+    def _apply(self, nodes: list[str], direction: Direction, planned: list[str], got: list[Any]) -> list[str]:
+        todo = self._todo(nodes, direction)
+        if todo != planned:  # the walk moved since the reads were planned
+            got = self.index.gather(*self._reads(todo, direction))
+        (self.parents_done if direction == "parents" else self.children_done).update(todo)
+        step: dict[str, list[str]] = {}
+        if todo:
+            related = (lambda doc: doc["parent"]["sha256"]) if direction == "parents" else (lambda doc: doc["sha256"])
+            for sha in todo:
+                for doc in got[0].get(sha, ()):
+                    self._link(doc)
+                    step.setdefault(sha, []).append(related(doc))
+            if direction == "parents":
+                self._sources(got[1])
+        found: list[str] = []
+        for sha in nodes:
+            found += [s for s in step.get(sha, ()) if s not in found]
         return found
 
-    def parents(self, nodes: list[str]) -> dict[str, list[str]]:
-        """Link these binaries to their parents and to the sources they were submitted to directly;
-        return each one's parents. The links and the documents naming the sources are read at once
-        (``MetadataStore.gather``)."""
-        todo = self._todo(nodes, self.parents_done)
-        if not todo:
-            return {}
-        pages, docs = self.index.gather(
-            lambda: self.index.linked_many(todo, self.access, "parents", PER_NODE),
-            lambda: self.index.documents(todo, self.access, actions=_LINEAGE_ACTIONS, limit=SOURCE_DOCS * len(todo)))
-        found = self._linked(todo, pages, lambda doc: doc["parent"]["sha256"])
+    def _sources(self, docs: list[dict[str, Any]]) -> None:
+        """Link binaries to the sources they were submitted to directly (their depth-0 documents)."""
         seen: dict[str, int] = {}
         for doc in docs:
             sha = doc["sha256"]
@@ -80,12 +114,6 @@ class _Walk:
             if source and (doc.get("depth") or 0) == 0 and seen[sha] <= SOURCE_DOCS:
                 self._add(ReadNearbyLink(id=f"{doc.get('sha256_author_action')}{source}", child=sha,
                                          child_node=node(doc), source=event_source(doc)))
-        return found
-
-    def children(self, nodes: list[str]) -> dict[str, list[str]]:
-        todo = self._todo(nodes, self.children_done)
-        pages = self.index.linked_many(todo, self.access, "children", PER_NODE) if todo else {}
-        return self._linked(todo, pages, lambda doc: doc["sha256"])
 
     def _link(self, doc: dict[str, Any]) -> None:
         parent = doc.get("parent") or {}
@@ -95,34 +123,27 @@ class _Walk:
         self._add(ReadNearbyLink(id=f"{doc.get('sha256_author_action')}.{parent_saa}", child=doc["sha256"],
                                  parent=parent["sha256"], child_node=node(doc)))
 
-    def expand(self, nodes: list[str], direction: Literal["parents", "children"]) -> list[str]:
-        """One step of the walk from ``nodes`` (all of them in one look-up), the new binaries in order."""
-        if len(self.links) > CROWDED:
-            nodes = nodes[:2]
-        step = self.parents(nodes) if direction == "parents" else self.children(nodes)
-        found: list[str] = []
-        for sha in nodes:
-            found += [s for s in step.get(sha, ()) if s not in found]
-        return found
-
 
 def nearby(index: MetadataStore, sha256: str, access: Access, include_cousins: str = "yes") -> ReadNearby:
     """Links around ``sha256`` the caller may see (sorted by child, format known, source, parent)."""
     focus = sha256.lower()
     max_cousins, max_round = COUSINS.get(include_cousins, COUSINS["yes"])
     walk = _Walk(index, access)
-    ups = walk.expand([focus], "parents")
-    downs = walk.expand([focus], "children")
+    ups, downs = walk.expand_all([([focus], "parents"), ([focus], "children")])
     cousins: set[str] = set()
     for round_ in range(1, ROUNDS + 1):
-        new_ups = walk.expand(ups, "parents")
-        new_downs = walk.expand(downs, "children")
-        if max_cousins and round_ <= max_round and len(cousins) < max_cousins:
-            side = walk.expand(ups, "children") + walk.expand(downs, "parents")
-            side = [s for s in dict.fromkeys(side) if s != focus and s not in cousins][:max_cousins - len(cousins)]
+        with_cousins = bool(max_cousins and round_ <= max_round and len(cousins) < max_cousins)
+        steps: list[tuple[list[str], Direction]] = [(ups, "parents"), (downs, "children")]
+        if with_cousins:
+            steps += [(ups, "children"), (downs, "parents")]
+        new_ups, new_downs, *sides = walk.expand_all(steps)
+        if with_cousins:
+            side = [s for s in dict.fromkeys(sides[0] + sides[1]) if s != focus and s not in cousins]
+            side = side[:max_cousins - len(cousins)]
             cousins.update(side)
-            new_ups += [s for s in walk.expand(side, "parents") if s not in new_ups]
-            new_downs += [s for s in walk.expand(side, "children") if s not in new_downs]
+            side_ups, side_downs = walk.expand_all([(side, "parents"), (side, "children")])
+            new_ups += [s for s in side_ups if s not in new_ups]
+            new_downs += [s for s in side_downs if s not in new_downs]
         ups, downs = new_ups, new_downs
         if not ups and not downs:
             break

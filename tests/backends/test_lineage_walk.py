@@ -1,0 +1,96 @@
+"""The nearby walk reads each round's steps at once (``_Walk.expand_all``); on every adapter it must
+give the walk made one step at a time, including when a step changes what a later one expands
+(the walk becoming crowded part-way through a round)."""
+
+# ruff: noqa: F811 - pytest fixtures imported from tests/support/index_stores.py are parameters here
+from __future__ import annotations
+
+import pytest
+
+from azul_metastore.index.port import MetadataStore
+from azul_metastore.search import lineage
+from azul_metastore.search.models import ReadNearby
+from tests.support.events import binary_event, sha256_of
+from tests.support.index_data import Oracle
+from tests.support.index_stores import dataset, loaded, store  # noqa: F401 (fixtures)
+
+
+def one_step_at_a_time(index: MetadataStore, focus: str, access, include_cousins: str) -> ReadNearby:
+    """The walk as written before its reads were overlapped: every step read and applied in turn."""
+    max_cousins, max_round = lineage.COUSINS[include_cousins]
+    walk = lineage._Walk(index, access)
+    ups = walk.expand([focus], "parents")
+    downs = walk.expand([focus], "children")
+    cousins: set[str] = set()
+    for round_ in range(1, lineage.ROUNDS + 1):
+        new_ups = walk.expand(ups, "parents")
+        new_downs = walk.expand(downs, "children")
+        if max_cousins and round_ <= max_round and len(cousins) < max_cousins:
+            side = walk.expand(ups, "children") + walk.expand(downs, "parents")
+            side = [s for s in dict.fromkeys(side) if s != focus and s not in cousins][:max_cousins - len(cousins)]
+            cousins.update(side)
+            new_ups += [s for s in walk.expand(side, "parents") if s not in new_ups]
+            new_downs += [s for s in walk.expand(side, "children") if s not in new_downs]
+        ups, downs = new_ups, new_downs
+        if not ups and not downs:
+            break
+    links = sorted(walk.links.values(), key=lambda link: (
+        link.child, link.child_node.file_format is None, link.source.name if link.source else "", link.parent or ""))
+    return ReadNearby(id_focus=focus, links=links)
+
+
+@pytest.mark.parametrize("crowded", [lineage.CROWDED, 2, 5])
+@pytest.mark.parametrize("user", ["low", "high_all", "system"])
+def test_the_overlapped_walk_is_the_one_step_walk(loaded: MetadataStore, dataset, user: str, crowded: int,
+                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(lineage, "CROWDED", crowded)
+    access = dataset.access(user)
+    binaries = sorted(Oracle(dataset.documents).binaries(dataset.access("system"), False))
+    rereads = 0
+    apply = lineage._Walk._apply
+
+    def counting(self, nodes, direction, planned, got):
+        nonlocal rereads
+        rereads += self._todo(nodes, direction) != planned
+        return apply(self, nodes, direction, planned, got)
+
+    monkeypatch.setattr(lineage._Walk, "_apply", counting)
+    linked = 0
+    for focus in binaries:
+        for cousins in ("no", "yes", "yes_large"):
+            expected = one_step_at_a_time(loaded, focus, access, cousins)
+            assert lineage.nearby(loaded, focus, access, cousins) == expected, (focus, cousins)
+            linked += len(expected.links) > 1
+    assert linked  # the dataset has lineage this user may see
+
+
+def test_a_step_the_walk_outgrew_is_read_again(store: MetadataStore, dataset,
+                                               monkeypatch: pytest.MonkeyPatch) -> None:
+    """F has four parents (one with parents of its own) and four children, each also submitted
+    directly: once the first step of a round adds the grandparents' links, a crowded walk expands
+    only two children, not the four the round's reads were planned for (whose reads would also
+    link the other two to their sources)."""
+    focus = sha256_of("walk-focus")
+    parents = [sha256_of(f"walk-parent-{i}") for i in range(4)]
+    children = [sha256_of(f"walk-child-{i}") for i in range(4)]
+    grandparents = [sha256_of(f"walk-grandparent-{i}") for i in range(3)]
+    events = [binary_event(sha256=focus, action="extracted", parent=p, author="unzip") for p in parents]
+    events += [binary_event(sha256=c, action="extracted", parent=focus, author="unzip") for c in children]
+    events += [binary_event(sha256=c, source="virustotal") for c in children]  # each also submitted directly
+    events += [binary_event(sha256=parents[0], action="extracted", parent=g, author="unzip") for g in grandparents]
+    store.write([doc for event in events for doc in dataset.binary(event)])
+    system = dataset.access("system")
+    rereads = 0
+    apply = lineage._Walk._apply
+
+    def counting(self, nodes, direction, planned, got):
+        nonlocal rereads
+        rereads += self._todo(nodes, direction) != planned
+        return apply(self, nodes, direction, planned, got)
+
+    monkeypatch.setattr(lineage._Walk, "_apply", counting)
+    for crowded in range(0, 16):
+        monkeypatch.setattr(lineage, "CROWDED", crowded)
+        for cousins in ("no", "yes"):
+            assert lineage.nearby(store, focus, system, cousins) == one_step_at_a_time(store, focus, system, cousins)
+    assert rereads
