@@ -57,6 +57,9 @@ def test_similar_tlsh_is_the_real_distance(loaded: MetadataStore, dataset, user:
     got = loaded.similar_tlsh(query, dataset.access(user), 10)
     assert got == expected
     assert focus not in {s for s, _ in got}
+    # the same hash written otherwise (case, without its T1 prefix) is still the query's own
+    other = query.lower()[2:] if query.upper().startswith("T1") else "t1" + query.lower()
+    assert loaded.similar_tlsh(other, dataset.access(user), 10) == expected
     assert all(s in seen for s, _ in got)
 
 

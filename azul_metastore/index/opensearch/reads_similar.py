@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import threading
 import time
+from array import array
 from collections import defaultdict
 from collections.abc import Iterator, Sequence
 from datetime import UTC, datetime
@@ -31,7 +32,6 @@ from azul_metastore.index.similarity import (
     SSDEEP_SCAN,
     entropy_query,
     hamming,
-    normal_tlsh,
     ssdeep_shares,
     ssdeep_sizes,
     submission_key,
@@ -106,6 +106,10 @@ class _TlshCache:
     and deleted binaries (which stay in the table harmlessly: every candidate is checked for
     visible documents before it is returned), are set right by the full reload every
     RELOAD_SECONDS. Scanning every hash per query instead took most of a second at 50,000 binaries.
+
+    Kept in flat buffers (sha256 digests, packed hashes, timestamps), not lists of Python objects:
+    each full garbage collection visits every element of a list, and lists of 600,000 strings
+    made every one take 130 ms, a pause that landed on whatever request was running.
     """
 
     RELOAD_SECONDS = 600.0
@@ -116,11 +120,11 @@ class _TlshCache:
 
     def reset(self) -> None:
         self.marks: dict[str, int] = {}
-        self.position: dict[str, int] = {}
-        self.stamps: list[float] = []
-        self.shas: list[str] = []
-        self.normals: list[str] = []
-        self.raw = bytearray()
+        self.position: dict[str, int] = {}  # str -> int only: a dict the collector does not track
+        self.stamps = array("d")
+        self.digests = bytearray()  # 32 bytes per binary; only appended to (a reset makes a new one)
+        self.raw = bytearray()  # 35 bytes per binary: its packed TLSH
+        self.packed = b""  # ``raw`` as of the last table
         self.table = TlshTable(b"", 0)
         self.loaded_at = time.monotonic()
 
@@ -144,17 +148,17 @@ class _TlshCache:
             except InvalidInput:
                 continue
             if at is None:
-                self.position[sha] = len(self.shas)
-                self.shas.append(sha)
+                self.position[sha] = len(self.stamps)
                 self.stamps.append(stamp)
-                self.normals.append(normal_tlsh(text))
+                self.digests += bytes.fromhex(sha)
                 self.raw += packed
             else:  # an older document of a known binary: its hash is the binary's
-                self.stamps[at], self.normals[at] = stamp, normal_tlsh(text)
+                self.stamps[at] = stamp
                 self.raw[at * 35:(at + 1) * 35] = packed
             changed = True
         if changed:
-            self.table = TlshTable(bytes(self.raw), len(self.shas))
+            self.packed = bytes(self.raw)
+            self.table = TlshTable(self.packed, len(self.stamps))
 
 
 _tlsh_cache: PerStore[_TlshCache] = PerStore(_TlshCache)
@@ -169,10 +173,9 @@ def similar_tlsh(store: OpenSearchMetadataStore, tlsh: str, access: Access, limi
     cache = _tlsh_cache(store)
     with cache.lock:
         cache.refresh(store)
-        table, shas, normals = cache.table, list(cache.shas), list(cache.normals)
+        table, packed, digests = cache.table, cache.packed, cache.digests  # digests are only appended to
     distances = table.distances(query)
     order = np.argsort(distances, kind="stable")
-    wanted = normal_tlsh(tlsh)
 
     def ranked(count: int) -> list[tuple[int, str]]:
         """The first ``count`` (or more) of every (distance, sha256) in order, the query's own hash
@@ -181,7 +184,8 @@ def similar_tlsh(store: OpenSearchMetadataStore, tlsh: str, access: Access, limi
         while True:
             while 0 < end < len(order) and distances[order[end]] == distances[order[end - 1]]:
                 end += 1
-            out = sorted((int(distances[p]), shas[p]) for p in order[:end].tolist() if normals[p] != wanted)
+            out = sorted((int(distances[p]), digests[p * 32:(p + 1) * 32].hex()) for p in order[:end].tolist()
+                         if packed[p * 35:(p + 1) * 35] != query)
             if len(out) >= count or end >= len(order):
                 return out
             end = min(len(order), end * 2)

@@ -28,7 +28,6 @@ from azul_metastore.index.similarity import (
     SSDEEP_SCAN,
     entropy_query,
     hamming,
-    normal_tlsh,
     ssdeep_shares,
     ssdeep_sizes,
     submission_key,
@@ -126,6 +125,10 @@ class _TlshCache:
     in later on an older row (a binary first known as someone's parent) is picked up by the full
     reload every RELOAD_SECONDS; deleted binaries stay in the table until then, harmlessly, since
     every candidate is checked for visible documents before it is returned.
+
+    Kept in flat buffers (binary ids, packed hashes), not lists of Python objects: a full garbage
+    collection visits every element of a list, and a list of 600,000 hash texts made each one take
+    over 100 ms, a pause that landed on whatever request was running.
     """
 
     RELOAD_SECONDS = 600.0
@@ -133,8 +136,8 @@ class _TlshCache:
     def __init__(self) -> None:
         self.lock = threading.Lock()
         self.ids = np.zeros(0, dtype=np.int64)
-        self.texts: list[str] = []
-        self.raw = bytearray()
+        self.raw = bytearray()  # 35 bytes per binary: its packed TLSH
+        self.packed = b""  # ``raw`` as of the last table
         self.table = TlshTable(b"", 0)
         self.max_id = 0
         self.loaded_at = time.monotonic()
@@ -149,18 +152,17 @@ class _TlshCache:
         rows = db.execute("SELECT id, tlsh FROM binaries WHERE id > ? AND id <= ? AND tlsh IS NOT NULL",
                           (self.max_id, top)).fetchall()
         self.max_id = top
-        ids, texts = [], []
+        ids = []
         for bid, text in rows:
             try:
                 self.raw += parse_tlsh(text)
             except InvalidInput:
                 continue
             ids.append(bid)
-            texts.append(text)
         if ids:
             self.ids = np.concatenate([self.ids, np.asarray(ids, dtype=np.int64)])
-            self.texts += texts
-            self.table = TlshTable(bytes(self.raw), len(self.texts))
+            self.packed = bytes(self.raw)
+            self.table = TlshTable(self.packed, len(self.ids))
 
 
 _tlsh_cache: PerStore[_TlshCache] = PerStore(_TlshCache)
@@ -173,18 +175,17 @@ def similar_tlsh(store: SqliteMetadataStore, tlsh: str, access: Access, limit: i
     cache = _tlsh_cache(store)
     with cache.lock:
         cache.refresh(store)
-        ids, texts, table = cache.ids, cache.texts, cache.table
+        ids, packed, table = cache.ids, cache.packed, cache.table
     if table.size == 0 or limit <= 0:
         return []
     found = table.distances(query)
     order = np.argsort(found, kind="stable")
-    wanted = normal_tlsh(tlsh)
     picked: list[tuple[int, int]] = []
     start, step = 0, max(limit * 4, 64)
     while start < len(order):
         if len(picked) >= limit and int(found[order[start]]) > picked[limit - 1][1]:
             break
-        window = [int(i) for i in order[start:start + step] if normal_tlsh(texts[int(i)]) != wanted]
+        window = [int(i) for i in order[start:start + step] if packed[int(i) * 35:(int(i) + 1) * 35] != query]
         seen = visible_ids(store, [int(ids[i]) for i in window], access)
         picked += [(int(ids[i]), int(found[i])) for i in window if int(ids[i]) in seen]
         start += step
