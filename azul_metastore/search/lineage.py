@@ -104,6 +104,13 @@ class _Walk:
             found += [s for s in step.get(sha, ()) if s not in found]
         return found
 
+    def answer(self, focus: str) -> ReadNearby:
+        """The links found, sorted by child, format known, source, parent."""
+        links = sorted(self.links.values(), key=lambda link: (
+            link.child, link.child_node.file_format is None, link.source.name if link.source else "",
+            link.parent or ""))
+        return ReadNearby(id_focus=focus, links=links)
+
     def _sources(self, docs: list[dict[str, Any]]) -> None:
         """Link binaries to the sources they were submitted to directly (their depth-0 documents)."""
         seen: dict[str, int] = {}
@@ -147,6 +154,4 @@ def nearby(index: MetadataStore, sha256: str, access: Access, include_cousins: s
         ups, downs = new_ups, new_downs
         if not ups and not downs:
             break
-    links = sorted(walk.links.values(), key=lambda link: (
-        link.child, link.child_node.file_format is None, link.source.name if link.source else "", link.parent or ""))
-    return ReadNearby(id_focus=focus, links=links)
+    return walk.answer(focus)

@@ -34,9 +34,21 @@ def one_step_at_a_time(index: MetadataStore, focus: str, access, include_cousins
         ups, downs = new_ups, new_downs
         if not ups and not downs:
             break
-    links = sorted(walk.links.values(), key=lambda link: (
-        link.child, link.child_node.file_format is None, link.source.name if link.source else "", link.parent or ""))
-    return ReadNearby(id_focus=focus, links=links)
+    return walk.answer(focus)
+
+
+@pytest.fixture
+def rereads(monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """Counts (in its one element) the steps read again because the walk moved past their plan."""
+    count = [0]
+    apply = lineage._Walk._apply
+
+    def counting(self, nodes, direction, planned, got):
+        count[0] += self._todo(nodes, direction) != planned
+        return apply(self, nodes, direction, planned, got)
+
+    monkeypatch.setattr(lineage._Walk, "_apply", counting)
+    return count
 
 
 @pytest.mark.parametrize("crowded", [lineage.CROWDED, 2, 5])
@@ -46,15 +58,6 @@ def test_the_overlapped_walk_is_the_one_step_walk(loaded: MetadataStore, dataset
     monkeypatch.setattr(lineage, "CROWDED", crowded)
     access = dataset.access(user)
     binaries = sorted(Oracle(dataset.documents).binaries(dataset.access("system"), False))
-    rereads = 0
-    apply = lineage._Walk._apply
-
-    def counting(self, nodes, direction, planned, got):
-        nonlocal rereads
-        rereads += self._todo(nodes, direction) != planned
-        return apply(self, nodes, direction, planned, got)
-
-    monkeypatch.setattr(lineage._Walk, "_apply", counting)
     linked = 0
     for focus in binaries:
         for cousins in ("no", "yes", "yes_large"):
@@ -64,7 +67,7 @@ def test_the_overlapped_walk_is_the_one_step_walk(loaded: MetadataStore, dataset
     assert linked  # the dataset has lineage this user may see
 
 
-def test_a_step_the_walk_outgrew_is_read_again(store: MetadataStore, dataset,
+def test_a_step_the_walk_outgrew_is_read_again(store: MetadataStore, dataset, rereads: list[int],
                                                monkeypatch: pytest.MonkeyPatch) -> None:
     """F has four parents (one with parents of its own) and four children, each also submitted
     directly: once the first step of a round adds the grandparents' links, a crowded walk expands
@@ -80,17 +83,8 @@ def test_a_step_the_walk_outgrew_is_read_again(store: MetadataStore, dataset,
     events += [binary_event(sha256=parents[0], action="extracted", parent=g, author="unzip") for g in grandparents]
     store.write([doc for event in events for doc in dataset.binary(event)])
     system = dataset.access("system")
-    rereads = 0
-    apply = lineage._Walk._apply
-
-    def counting(self, nodes, direction, planned, got):
-        nonlocal rereads
-        rereads += self._todo(nodes, direction) != planned
-        return apply(self, nodes, direction, planned, got)
-
-    monkeypatch.setattr(lineage._Walk, "_apply", counting)
     for crowded in range(0, 16):
         monkeypatch.setattr(lineage, "CROWDED", crowded)
         for cousins in ("no", "yes"):
             assert lineage.nearby(store, focus, system, cousins) == one_step_at_a_time(store, focus, system, cousins)
-    assert rereads
+    assert rereads[0]
