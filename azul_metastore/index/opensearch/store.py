@@ -442,9 +442,9 @@ class OpenSearchMetadataStore:
         futures = [self._executor().submit(read) for read in reads[1:]]
         answers: list[Any] = []
         error: BaseException | None = None
-        for future in [None, *futures]:
+        for answer in (reads[0], *(future.result for future in futures)):
             try:
-                answers.append(reads[0]() if future is None else future.result())
+                answers.append(answer())
             except Exception as exc:  # every read ends before the first error (in order) is raised
                 error = error or exc
         if error is not None:
