@@ -205,8 +205,11 @@ class MetadataStore(Protocol):
         author_name: str | None = None,
         newer_than: str | None = None,
         limit: int | None = None,
+        fields: Sequence[str] = (),
     ) -> list[dict[str, Any]]:
-        """Visible metadata documents of these binaries, newest first."""
+        """Visible metadata documents of these binaries, newest first; with ``fields``, each holding
+        only those of its top-level fields (a document's features are most of its size, and on
+        OpenSearch most of the time a read of whole documents takes is spent parsing them)."""
         ...
 
     def linked(self, sha256: str, access: Access, direction: Literal["children", "parents"],
@@ -216,9 +219,10 @@ class MetadataStore(Protocol):
         ...
 
     def linked_many(self, sha256s: Sequence[str], access: Access, direction: Literal["children", "parents"],
-                    per_binary: int) -> dict[str, list[dict[str, Any]]]:
+                    per_binary: int, fields: Sequence[str] = ()) -> dict[str, list[dict[str, Any]]]:
         """The first page of :meth:`linked` (``per_binary`` related binaries) for each of several
-        binaries in one look-up, as a lineage walk needs them; binaries without links are left out."""
+        binaries in one look-up, as a lineage walk needs them; binaries without links are left out.
+        ``fields`` as for :meth:`documents`."""
         ...
 
     def stream_sources(self, stream_sha256: str, access: Access, limit: int = 10) -> list[tuple[str, str]]:

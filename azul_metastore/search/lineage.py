@@ -33,6 +33,10 @@ SOURCE_DOCS = 200
 ROUNDS = 10
 CROWDED = 200
 _LINEAGE_ACTIONS = ("sourced", "extracted", "mapped")
+#: the fields of a document a link or a source of the walk is made from (a document's features,
+#: most of its size, are not read: on OpenSearch parsing them was most of a walk's time)
+_LINK_FIELDS = ("sha256", "action", "timestamp", "author", "sha256_author_action", "parent", "parent_relationship",
+                "file_format", "size", "filename", "track_link", "depth", "source", "track_source_references")
 Direction = Literal["parents", "children"]
 
 
@@ -60,11 +64,11 @@ class _Walk:
         naming the sources they were submitted to directly."""
         if not todo:
             return []
-        links = partial(self.index.linked_many, todo, self.access, direction, PER_NODE)
+        links = partial(self.index.linked_many, todo, self.access, direction, PER_NODE, _LINK_FIELDS)
         if direction == "children":
             return [links]
         return [links, partial(self.index.documents, todo, self.access, actions=_LINEAGE_ACTIONS,
-                               limit=SOURCE_DOCS * len(todo))]
+                               limit=SOURCE_DOCS * len(todo), fields=_LINK_FIELDS)]
 
     def expand_all(self, steps: list[tuple[list[str], Direction]]) -> list[list[str]]:
         """Steps of the walk (nodes, direction), each as :meth:`expand` would make it after the ones

@@ -387,6 +387,37 @@ def test_linked_many_is_each_binarys_first_linked_page(loaded: MetadataStore, da
     assert loaded.linked_many([], access, direction, 2) == {}
 
 
+#: a few top-level fields of a metadata document, one of them an object, one absent from most
+_SOME_FIELDS = ("sha256", "parent", "timestamp", "source")
+
+
+def _kept(doc: dict, fields: tuple[str, ...]) -> dict:
+    return {k: doc[k] for k in fields if k in doc}
+
+
+@pytest.mark.parametrize("window", [None, 1], ids=["one-search", "truncated-1"])
+def test_reads_keep_only_the_fields_asked_for(loaded: MetadataStore, dataset, window: int | None,
+                                             monkeypatch: pytest.MonkeyPatch) -> None:
+    """``fields`` leaves each document as it is, less its other top-level fields (the lineage
+    walk reads no features); through the one search and the aggregation that finishes it."""
+    if window:
+        from azul_metastore.index.opensearch import reads
+
+        monkeypatch.setattr(reads, "LINK_HITS", window)
+    access = dataset.access("high_all")
+    binaries = sorted(Oracle(dataset.documents).binaries(dataset.access("system"), False))
+    whole = loaded.documents(binaries, access)
+    assert any("features" in d for d in whole) and any("parent" not in d for d in whole)
+    assert loaded.documents(binaries, access, fields=_SOME_FIELDS) == [_kept(d, _SOME_FIELDS) for d in whole]
+    assert loaded.documents(binaries, access, limit=3, fields=_SOME_FIELDS) == [
+        _kept(d, _SOME_FIELDS) for d in whole[:3]]
+    for direction in ("children", "parents"):
+        linked = loaded.linked_many(binaries, access, direction, 2)
+        assert linked
+        assert loaded.linked_many(binaries, access, direction, 2, _SOME_FIELDS) == {
+            sha: [_kept(d, _SOME_FIELDS) for d in docs] for sha, docs in linked.items()}
+
+
 def test_reads_of_a_few_binaries_are_whole_past_one_search_window(loaded: MetadataStore, dataset,
                                                                    monkeypatch: pytest.MonkeyPatch) -> None:
     """OpenSearch reads a page of binaries in one search and scrolls when the answer fills its

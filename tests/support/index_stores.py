@@ -28,7 +28,7 @@ def _sqlite(request: pytest.FixtureRequest, folder: Path) -> MetadataStore:
 
 
 def _opensearch(request: pytest.FixtureRequest, folder: Path,
-                binary_layout: Literal["hex", "single"] = "hex") -> MetadataStore:
+                binary_layout: Literal["hex", "single"] = "hex", shards: int = 1) -> MetadataStore:
     from azul_metastore.index.opensearch import OpenSearchMetadataStore
     from azul_metastore.index.opensearch.client import new_client
 
@@ -46,12 +46,13 @@ def _opensearch(request: pytest.FixtureRequest, folder: Path,
 
     request.addfinalizer(cleanup)
     return OpenSearchMetadataStore(client, partition, open_labels=OPEN, enforced=ENFORCED,
-                                   binary_layout=binary_layout)
+                                   binary_layout=binary_layout, shards=shards)
 
 
 ADAPTERS: dict[str, Callable[[pytest.FixtureRequest, Path], MetadataStore]] = {
     "sqlite": _sqlite, "opensearch": _opensearch,
-    "opensearch-single": lambda request, folder: _opensearch(request, folder, "single")}
+    # three shards: a read that searches the wrong shards (routing) or counts per shard shows here
+    "opensearch-single": lambda request, folder: _opensearch(request, folder, "single", shards=3)}
 PARAMS = ["sqlite", pytest.param("opensearch", marks=pytest.mark.opensearch),
           pytest.param("opensearch-single", marks=pytest.mark.opensearch)]
 

@@ -40,14 +40,24 @@ def epoch_ms(text: str) -> int:
         raise InvalidInput(f"timestamp {text!r} is not ISO 8601 (e.g. 2024-01-31T12:00:00Z)") from exc
 
 
+#: most binaries a search about a few of them is routed by (the routing values go in its URL)
+ROUTED = 16
+
+
 def search(store: OpenSearchMetadataStore, doc_type: str, body: Query, doing: str,
            sha256s: Sequence[str] = ()) -> Query:
     """Search the alias of ``doc_type``; binary2 searches only about ``sha256s`` (documents whose
-    ``sha256`` is one of them) go to those binaries' indices alone (``store.binary_indices``).
-    Without aggregations in the answer when none of those indices exists yet."""
+    ``sha256`` is one of them) go to those binaries' indices alone (``store.binary_indices``),
+    and when they are a few, to the shards their routing (the sha256) places them on: a search
+    of one shard is answered in one phase, about a millisecond sooner than one of two shards at
+    1,000,000 binaries, and a lineage walk makes a dozen. Without aggregations in the answer
+    when none of those indices exists yet."""
     with translated(doing):
         if doc_type == "binary2" and sha256s:
-            return store.client.search(index=store.binary_indices(sha256s), body=body, allow_no_indices=True)
+            wanted = sorted({s.lower() for s in sha256s})
+            routing = {"routing": ",".join(wanted)} if len(wanted) <= ROUTED else {}
+            return store.client.search(index=store.binary_indices(wanted), body=body, allow_no_indices=True,
+                                       **routing)
         return store.client.search(index=store.alias(doc_type), body=body)
 
 
@@ -250,8 +260,14 @@ def lookup_hashes(store: OpenSearchMetadataStore, hashes: Sequence[str], access:
 _SEEN = "seen"
 
 
+def _source(fields: Sequence[str]) -> list[str] | bool:
+    """The ``_source`` of a search that keeps these top-level fields of each document (all: none named)."""
+    return list(fields) or True
+
+
 def documents(store: OpenSearchMetadataStore, sha256s: Sequence[str], access: Access, actions: Sequence[str],
-              author_name: str | None, newer_than: str | None, limit: int | None) -> list[dict[str, Any]]:
+              author_name: str | None, newer_than: str | None, limit: int | None,
+              fields: Sequence[str] = ()) -> list[dict[str, Any]]:
     if not sha256s:
         return []
     clauses: list[Query] = [METADATA, {"terms": {"sha256": [s.lower() for s in sha256s]}}]
@@ -264,9 +280,9 @@ def documents(store: OpenSearchMetadataStore, sha256s: Sequence[str], access: Ac
         clauses.append({"range": {"timestamp": {"gt": newer_than}}})
     query = visible(access, *clauses)
     if limit and limit <= WINDOW:
-        body = {"size": limit, "query": query, "sort": [{"timestamp": "desc"}]}
+        body = {"size": limit, "query": query, "sort": [{"timestamp": "desc"}], "_source": _source(fields)}
         return [h["_source"] for h in search(store, "binary2", body, "reading documents", sha256s)["hits"]["hits"]]
-    docs = [h["_source"] for h in fetch(store, query, "reading documents", source=True, sha256s=sha256s)]
+    docs = [h["_source"] for h in fetch(store, query, "reading documents", source=_source(fields), sha256s=sha256s)]
     docs.sort(key=lambda d: d.get("timestamp") or "", reverse=True)
     return docs[:limit] if limit else docs
 
@@ -303,7 +319,8 @@ LINK_HITS = 500
 
 
 def linked_many(store: OpenSearchMetadataStore, sha256s: Sequence[str], access: Access,
-                direction: Literal["children", "parents"], per_binary: int) -> dict[str, list[dict[str, Any]]]:
+                direction: Literal["children", "parents"], per_binary: int,
+                fields: Sequence[str] = ()) -> dict[str, list[dict[str, Any]]]:
     """:func:`linked`'s first page for several binaries at once (a lineage walk used to make one
     search per node): each binary's related binaries in sha256 order, the newest link document of
     each.
@@ -316,7 +333,7 @@ def linked_many(store: OpenSearchMetadataStore, sha256s: Sequence[str], access: 
     if not wanted:
         return {}
     mine, other = _link_fields(direction)
-    body = {"size": LINK_HITS, "query": _links_query(access, direction, wanted),
+    body = {"size": LINK_HITS, "query": _links_query(access, direction, wanted), "_source": _source(fields),
             "sort": [{mine: "asc"}, {other: "asc"}, {"timestamp": "desc"}]}
     hits = search(store, "binary2", body, "reading links", wanted if direction == "parents" else ())["hits"]["hits"]
     found: dict[str, list[dict[str, Any]]] = {}
@@ -335,7 +352,7 @@ def linked_many(store: OpenSearchMetadataStore, sha256s: Sequence[str], access: 
     unread = [sha for sha in wanted if sha >= hits[-1]["sort"][0]]
     for sha in unread:
         found.pop(sha, None)
-    found.update(_linked_many_aggs(store, unread, access, direction, per_binary))
+    found.update(_linked_many_aggs(store, unread, access, direction, per_binary, fields))
     return found
 
 
@@ -351,13 +368,14 @@ def _links_query(access: Access, direction: Literal["children", "parents"], want
 
 
 def _linked_many_aggs(store: OpenSearchMetadataStore, wanted: list[str], access: Access,
-                      direction: Literal["children", "parents"], per_binary: int) -> dict[str, list[dict[str, Any]]]:
+                      direction: Literal["children", "parents"], per_binary: int,
+                      fields: Sequence[str]) -> dict[str, list[dict[str, Any]]]:
     """:func:`linked_many` by a terms aggregation per binary: its related binaries in sha256 order
     (exact: ordered by key, not by count), the newest link document of each."""
     mine, other = _link_fields(direction)
     aggs: Query = {"b": {"terms": {"field": mine, "size": len(wanted)}, "aggs": {
         "o": {"terms": {"field": other, "size": per_binary, "order": {"_key": "asc"}}, "aggs": {
-            "top": {"top_hits": {"size": 1, "sort": [{"timestamp": "desc"}]}}}}}}}
+            "top": {"top_hits": {"size": 1, "sort": [{"timestamp": "desc"}], "_source": _source(fields)}}}}}}}
     body = {"size": 0, "query": _links_query(access, direction, wanted), "aggs": aggs}
     answer = search(store, "binary2", body, "reading links", wanted if direction == "parents" else ())
     found: dict[str, list[dict[str, Any]]] = {}

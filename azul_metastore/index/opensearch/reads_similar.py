@@ -100,9 +100,12 @@ class _TlshCache:
     """Every binary's TLSH (of its oldest metadata document having one) as a numpy table, kept up
     to date by sequence number, as the embedded index keeps its table by binary id.
 
-    A refresh reads only what was indexed since the last one: in each binary2 index, the documents
-    with a ``_seq_no`` above the highest seen there (all of an index not seen before). A document
-    that became searchable after a later one of its index (two bulks at once) can be missed; that,
+    A refresh reads only what was indexed since the last one: in each shard of each binary2 index
+    whose highest sequence number moved (one stats request), the documents with a ``_seq_no`` above
+    the highest seen there (all of a shard not seen before). Sequence numbers are per shard: marks
+    kept per index missed, until the next full reload, what reached a shard whose numbers ran
+    behind another's. A document that became searchable after a later one of its shard (two bulks
+    at once) can be missed; that,
     and deleted binaries (which stay in the table harmlessly: every candidate is checked for
     visible documents before it is returned), are set right by the full reload every
     RELOAD_SECONDS. Scanning every hash per query instead took most of a second at 50,000 binaries.
@@ -119,7 +122,7 @@ class _TlshCache:
         self.reset()
 
     def reset(self) -> None:
-        self.marks: dict[str, int] = {}
+        self.marks: dict[tuple[str, int], int] = {}  # (index, shard) -> highest _seq_no read
         self.position: dict[str, int] = {}  # str -> int only: a dict the collector does not track
         self.stamps = array("d")
         self.digests = bytearray()  # 32 bytes per binary; only appended to (a reset makes a new one)
@@ -131,34 +134,50 @@ class _TlshCache:
     def refresh(self, store: OpenSearchMetadataStore) -> None:
         if time.monotonic() - self.loaded_at > self.RELOAD_SECONDS:
             self.reset()
-        news: list[Query] = [{"bool": {"must_not": [{"terms": {"_index": list(self.marks)}}]}}]
-        news += [{"bool": {"filter": [{"term": {"_index": index}}, {"range": {"_seq_no": {"gt": mark}}}]}}
-                 for index, mark in self.marks.items()]
-        query = {"bool": {"filter": [METADATA, {"exists": {"field": "tlsh"}}], "should": news,
-                          "minimum_should_match": 1}}
         changed = False
-        for doc in store.scan_values("binary2", query, ["sha256", "tlsh", "timestamp"], seq_no=True):
-            self.marks[doc["_index"]] = max(self.marks.get(doc["_index"], -1), int(doc["_seq_no"]))
-            sha, text, stamp = doc["sha256"], doc.get("tlsh"), float(doc.get("timestamp") or 0)
-            at = self.position.get(sha)
-            if not isinstance(text, str) or (at is not None and stamp >= self.stamps[at]):
-                continue
-            try:
-                packed = parse_tlsh(text)
-            except InvalidInput:
-                continue
-            if at is None:
-                self.position[sha] = len(self.stamps)
-                self.stamps.append(stamp)
-                self.digests += bytes.fromhex(sha)
-                self.raw += packed
-            else:  # an older document of a known binary: its hash is the binary's
-                self.stamps[at] = stamp
-                self.raw[at * 35:(at + 1) * 35] = packed
-            changed = True
+        for (index, shard), mark in self._moved(store).items():
+            query = {"bool": {"filter": [METADATA, {"exists": {"field": "tlsh"}},
+                                         {"range": {"_seq_no": {"gt": mark}}}]}}
+            for doc in store.scan_values("binary2", query, ["sha256", "tlsh", "timestamp"], seq_no=True,
+                                         index=index, preference=f"_shards:{shard}"):
+                self.marks[(index, shard)] = max(self.marks.get((index, shard), -1), int(doc["_seq_no"]))
+                changed = self._add(doc) or changed
         if changed:
             self.packed = bytes(self.raw)
             self.table = TlshTable(self.packed, len(self.stamps))
+
+    def _moved(self, store: OpenSearchMetadataStore) -> dict[tuple[str, int], int]:
+        """(index, shard) -> the highest sequence number read there, for the shards written since."""
+        with translated("reading binary2 shard statistics"):
+            stats = store.client.indices.stats(index=store.alias("binary2"), metric="docs", level="shards")
+        moved = {}
+        for index, about in (stats.get("indices") or {}).items():
+            for shard, copies in (about.get("shards") or {}).items():
+                highest = max(int(c.get("seq_no", {}).get("max_seq_no", -1)) for c in copies)
+                mark = self.marks.get((index, int(shard)), -1)
+                if highest > mark:
+                    moved[(index, int(shard))] = mark
+        return moved
+
+    def _add(self, doc: dict[str, Any]) -> bool:
+        """Take a document's hash into the table; whether the table changed."""
+        sha, text, stamp = doc["sha256"], doc.get("tlsh"), float(doc.get("timestamp") or 0)
+        at = self.position.get(sha)
+        if not isinstance(text, str) or (at is not None and stamp >= self.stamps[at]):
+            return False
+        try:
+            packed = parse_tlsh(text)
+        except InvalidInput:
+            return False
+        if at is None:
+            self.position[sha] = len(self.stamps)
+            self.stamps.append(stamp)
+            self.digests += bytes.fromhex(sha)
+            self.raw += packed
+        else:  # an older document of a known binary: its hash is the binary's
+            self.stamps[at] = stamp
+            self.raw[at * 35:(at + 1) * 35] = packed
+        return True
 
 
 _tlsh_cache: PerStore[_TlshCache] = PerStore(_TlshCache)

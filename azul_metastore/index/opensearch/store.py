@@ -201,9 +201,11 @@ class OpenSearchMetadataStore:
                                     query={"query": query, "_source": source})
 
     def scan_values(self, doc_type: str, query: dict[str, Any], fields: Sequence[str],
-                    seq_no: bool = False) -> Iterator[dict[str, Any]]:
+                    seq_no: bool = False, index: str | None = None,
+                    preference: str | None = None) -> Iterator[dict[str, Any]]:
         """Every hit of ``query`` (unordered) as {field: its first doc value}, fields it lacks left out;
-        dates as epoch milliseconds; with ``seq_no`` also its ``_index`` and ``_seq_no``.
+        dates as epoch milliseconds; with ``seq_no`` also its ``_index`` and ``_seq_no``. ``index``
+        (default: the alias of ``doc_type``) and ``preference`` (e.g. ``_shards:0``) narrow the scan.
 
         For scans over many documents that need a few keyword or date fields (the fuzzy-hash
         reads): doc values are read column by column, where ``_source`` filtering inflates every
@@ -212,7 +214,9 @@ class OpenSearchMetadataStore:
         body = {"query": query, "_source": False, "stored_fields": "_none_", "docvalue_fields": wanted,
                 "seq_no_primary_term": seq_no}
         with translated(f"reading {doc_type} documents"):
-            for hit in helpers.scan(self.client, index=self.alias(doc_type), size=5000, scroll="2m", query=body):
+            narrowed = {"preference": preference} if preference else {}
+            for hit in helpers.scan(self.client, index=index or self.alias(doc_type), size=5000, scroll="2m",
+                                    query=body, **narrowed):
                 row = {name: values[0] for name, values in (hit.get("fields") or {}).items() if values}
                 if seq_no:
                     row["_index"], row["_seq_no"] = hit["_index"], hit["_seq_no"]
@@ -330,8 +334,8 @@ class OpenSearchMetadataStore:
 
     def documents(self, sha256s: Sequence[str], access: Access, *, actions: Sequence[str] = (),
                   author_name: str | None = None, newer_than: str | None = None,
-                  limit: int | None = None) -> list[dict[str, Any]]:
-        return reads.documents(self, sha256s, access, actions, author_name, newer_than, limit)
+                  limit: int | None = None, fields: Sequence[str] = ()) -> list[dict[str, Any]]:
+        return reads.documents(self, sha256s, access, actions, author_name, newer_than, limit, fields)
 
     def document_stats(self, sha256: str, access: Access, *, author_name: str | None = None,
                        newer_than: str | None = None) -> tuple[int, str | None]:
@@ -348,8 +352,8 @@ class OpenSearchMetadataStore:
         return reads.linked(self, sha256, access, direction, after, limit)
 
     def linked_many(self, sha256s: Sequence[str], access: Access, direction: Literal["children", "parents"],
-                    per_binary: int) -> dict[str, list[dict[str, Any]]]:
-        return reads.linked_many(self, sha256s, access, direction, per_binary)
+                    per_binary: int, fields: Sequence[str] = ()) -> dict[str, list[dict[str, Any]]]:
+        return reads.linked_many(self, sha256s, access, direction, per_binary, fields)
 
     def stream_sources(self, stream_sha256: str, access: Access, limit: int = 10) -> list[tuple[str, str]]:
         return reads.stream_sources(self, stream_sha256, access, limit)

@@ -167,6 +167,13 @@ def lookup_hashes(store: SqliteMetadataStore, hashes: Sequence[str], access: Acc
     return out
 
 
+def only(docs: list[dict[str, Any]], fields: Sequence[str]) -> list[dict[str, Any]]:
+    """``docs`` keeping only their top-level ``fields`` (all of them when none are named)."""
+    if not fields:
+        return docs
+    return [{k: doc[k] for k in fields if k in doc} for doc in docs]
+
+
 def documents(store: SqliteMetadataStore, sha256s: Sequence[str], access: Access, actions: Sequence[str],
               author_name: str | None, newer_than: str | None, limit: int | None) -> list[dict[str, Any]]:
     if not sha256s:

@@ -423,17 +423,18 @@ class SqliteMetadataStore:
 
     def documents(self, sha256s: Sequence[str], access: Access, *, actions: Sequence[str] = (),
                   author_name: str | None = None, newer_than: str | None = None,
-                  limit: int | None = None) -> list[dict[str, Any]]:
-        return reads.documents(self, sha256s, access, actions, author_name, newer_than, limit)
+                  limit: int | None = None, fields: Sequence[str] = ()) -> list[dict[str, Any]]:
+        return reads.only(reads.documents(self, sha256s, access, actions, author_name, newer_than, limit), fields)
 
     def linked(self, sha256: str, access: Access, direction: Literal["children", "parents"],
                after: str | None, limit: int) -> Page:
         return reads.linked(self, sha256, access, direction, after, limit)
 
     def linked_many(self, sha256s: Sequence[str], access: Access, direction: Literal["children", "parents"],
-                    per_binary: int) -> dict[str, list[dict[str, Any]]]:
+                    per_binary: int, fields: Sequence[str] = ()) -> dict[str, list[dict[str, Any]]]:
         # one indexed look-up each costs well under a millisecond here: no need to batch the SQL
-        pages = {sha: reads.linked(self, sha, access, direction, None, per_binary).items for sha in sha256s}
+        pages = {sha: reads.only(reads.linked(self, sha, access, direction, None, per_binary).items, fields)
+                 for sha in sha256s}
         return {sha: items for sha, items in pages.items() if items}
 
     def stream_sources(self, stream_sha256: str, access: Access, limit: int = 10) -> list[tuple[str, str]]:
