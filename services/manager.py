@@ -28,6 +28,7 @@ import hashlib
 import json
 import os
 import re
+import shlex
 import shutil
 import signal
 import socket
@@ -351,6 +352,9 @@ class Service:
     # Seconds between SIGTERM and SIGKILL. Data is wiped at every start, so a server that lingers
     # after a clean shutdown message costs only time.
     stop_grace: float = 60.0
+    # Whether a start may keep the previous run's data (``SERVICES_KEEP_DATA=1``): only servers
+    # whose start does not format their storage afresh.
+    can_keep_data: bool = False
 
     # -- to be provided by each service ---------------------------------------------------------
     def prepare(self) -> None:
@@ -374,7 +378,7 @@ class Service:
     # -- shared machinery -----------------------------------------------------------------------
     @property
     def home(self) -> Path:
-        """The server's working folder; its data is wiped on each start so runs are repeatable."""
+        """The server's working folder; wiped on each start so runs are repeatable (see ``_clear_home``)."""
         return run_dir() / self.name
 
     @property
@@ -389,6 +393,21 @@ class Service:
     def marker(self) -> str:
         """A string only our server's command line contains (its home folder)."""
         return str(self.home)
+
+    def _clear_home(self, home: Path) -> None:
+        """Wipe the home folder, or all of it but ``data`` when asked to keep data and able to.
+
+        Keeping data lets a benchmark restart a node with other JVM options and measure the same
+        index again, instead of rebuilding a million documents for each try.
+        """
+        data = home / "data"
+        if not (self.can_keep_data and os.environ.get("SERVICES_KEEP_DATA") == "1" and data.is_dir()):
+            shutil.rmtree(home, ignore_errors=True)
+            return
+        _say(f"keeping {self.name}'s data in {data} (SERVICES_KEEP_DATA=1)")
+        for entry in home.iterdir():
+            if entry != data:
+                shutil.rmtree(entry) if entry.is_dir() else entry.unlink()
 
     def pid(self) -> int | None:
         """The pid of the server we started, if it is still running."""
@@ -423,8 +442,8 @@ class Service:
                 )
             self.prepare()
             home = self.home
-            shutil.rmtree(home, ignore_errors=True)
-            home.mkdir(parents=True)
+            self._clear_home(home)
+            home.mkdir(parents=True, exist_ok=True)
             log_dir().mkdir(parents=True, exist_ok=True)
             self.write_config(home)
             cmd = self.command(home)
@@ -762,6 +781,7 @@ class OpenSearch(Service):
 
     secure: bool = False
     build: Path | None = None
+    can_keep_data: bool = True
 
     @property
     def knn(self) -> bool:
@@ -827,6 +847,8 @@ class OpenSearch(Service):
             "-Dlog4j.shutdownHookEnabled=false",
             "-Dlog4j2.disable.jmx=true",
             f"-Djava.io.tmpdir={home / 'tmp'}",
+            # Last, so that they override the defaults above (the JVM takes the last of a kind).
+            *shlex.split(os.environ.get("SERVICES_OPENSEARCH_JAVA_OPTS", "")),
             "-cp",
             os.pathsep.join([str(self.build / "opensearch-launcher.jar"), classpath(*folders)]),
             "dev.metastore.services.EmbeddedOpenSearch",
@@ -886,6 +908,8 @@ def services() -> dict[str, Service]:
             "opensearch-secure",
             start_timeout=240.0,
             secure=True,
+            # Its security index is set up from config written at each start; keep no data.
+            can_keep_data=False,
             ports={
                 "http": _env_int("SERVICES_OPENSEARCH_SECURE_PORT", 9201),
                 "transport": _env_int("SERVICES_OPENSEARCH_SECURE_TRANSPORT_PORT", 9301),
