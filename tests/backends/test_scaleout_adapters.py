@@ -193,3 +193,99 @@ def test_answers_are_gzipped_only_when_the_settings_ask(tmp_path: Path, opensear
         assert "hits" in client.search(index="*", body={"size": 1, "query": {"match_all": {}}})
     finally:
         client.close()
+
+
+
+@pytest.fixture
+def os_store(request: pytest.FixtureRequest, tmp_path: Path):
+    from tests.support.index_data import Dataset
+    from tests.support.index_stores import _opensearch
+
+    store = _opensearch(request, tmp_path, "single", shards=2)
+    store.write(Dataset(generated=20).documents)
+    store.refresh()
+    yield store
+    store.close()
+
+
+def _counted(store, monkeypatch: pytest.MonkeyPatch) -> dict[str, int]:
+    """Count the search requests the store's (real) client sends."""
+    sent = {"search": 0, "msearch": 0}
+    for name in sent:
+        real = getattr(store.client, name)
+
+        def counting(*args, _real=real, _name=name, **kwargs):
+            sent[_name] += 1
+            return _real(*args, **kwargs)
+
+        monkeypatch.setattr(store.client, name, counting)
+    return sent
+
+
+@pytest.mark.opensearch
+def test_the_searches_of_one_gather_go_to_the_node_as_one_msearch(os_store, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Each read's answer is its own, as when sent alone; only the requests differ."""
+    from azul_metastore.index.opensearch import batching
+    from azul_metastore.index.opensearch.store import GATHER_THREADS
+    from azul_metastore.security import Access
+
+    system = Access.system_access()
+    shas = os_store.list_binaries(None, system, None, 4).items
+    assert len(shas) == 4
+    alone = [os_store.identities([sha]) for sha in shas[:3]], os_store.binary_submissions(shas, system)
+    sent = _counted(os_store, monkeypatch)
+    # every read joins before any is sent, however slowly threads start on a busy machine
+    monkeypatch.setattr(batching, "WAIT_AT_MOST", 30.0)
+    *ids, rows = os_store.gather(*(lambda sha=sha: os_store.identities([sha]) for sha in shas[:3]),
+                                 lambda: os_store.binary_submissions(shas, system))
+    assert (ids, rows) == alone
+    assert sent == {"search": 0, "msearch": 1}
+    # more reads than threads: those waiting for a thread cannot join, so after a while the
+    # queued searches go without them, and the gather still ends with every answer
+    monkeypatch.setattr(batching, "WAIT_AT_MOST", 0.005)
+    many = [lambda sha=sha: os_store.identities([sha]) for sha in shas] * (2 * GATHER_THREADS // len(shas))
+    assert len(many) > GATHER_THREADS + 1
+    assert os_store.gather(*many) == [os_store.identities([sha]) for sha in shas] * (len(many) // len(shas))
+
+
+@pytest.mark.opensearch
+def test_a_search_refused_within_an_msearch_raises_as_if_sent_alone(os_store, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A body the node cannot parse fails the whole ``_msearch``: each search then goes alone."""
+    import threading
+
+    from opensearchpy.exceptions import NotFoundError, RequestError
+
+    from azul_metastore.index.opensearch import batching
+
+    monkeypatch.setattr(batching, "WAIT_AT_MOST", 30.0)
+    index = os_store.alias("binary2")
+    good, bad = {"query": {"match_all": {}}}, {"query": {"no_such_query": {}}}
+
+    def send(searches: dict[str, tuple[str, dict]]) -> tuple[int, dict[str, object]]:
+        batch = batching.SearchBatch(os_store.client, len(searches))
+        answers: dict[str, object] = {}
+
+        def run(name: str) -> None:
+            with batching.joined(batch):
+                try:
+                    answers[name] = batch.search(index=searches[name][0], body=searches[name][1])
+                except Exception as exc:
+                    answers[name] = exc
+
+        threads = [threading.Thread(target=run, args=(name,)) for name in searches]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        return batch.sent, answers
+
+    sent, answers = send({"good": (index, good), "bad": (index, bad), "missing": ("no-such-index-here", good)})
+    assert sent == 1
+    assert "hits" in answers["good"]
+    assert isinstance(answers["bad"], RequestError) and answers["bad"].status_code == 400
+    assert "no_such_query" in str(answers["bad"])
+    assert isinstance(answers["missing"], NotFoundError)
+    # without the body it cannot parse, the node answers each within the one request
+    sent, answers = send({"good": (index, good), "missing": ("no-such-index-here", good)})
+    assert sent == 1 and "hits" in answers["good"]
+    assert isinstance(answers["missing"], NotFoundError) and answers["missing"].status_code == 404

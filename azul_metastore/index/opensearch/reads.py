@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any, Literal
 from opensearchpy import helpers
 
 from azul_metastore.errors import InvalidInput
+from azul_metastore.index.opensearch import batching
 from azul_metastore.index.opensearch.client import translated
 from azul_metastore.index.opensearch.compiler import QueryCompiler, has_child, security_filter, visible
 from azul_metastore.index.port import Page, Selector
@@ -52,13 +53,13 @@ def search(store: OpenSearchMetadataStore, doc_type: str, body: Query, doing: st
     of one shard is answered in one phase, about a millisecond sooner than one of two shards at
     1,000,000 binaries, and a lineage walk makes a dozen. Without aggregations in the answer
     when none of those indices exists yet."""
+    send = batch.search if (batch := batching.current()) else store.client.search
     with translated(doing):
         if doc_type == "binary2" and sha256s:
             wanted = sorted({s.lower() for s in sha256s})
             routing = {"routing": ",".join(wanted)} if len(wanted) <= ROUTED else {}
-            return store.client.search(index=store.binary_indices(wanted), body=body, allow_no_indices=True,
-                                       **routing)
-        return store.client.search(index=store.alias(doc_type), body=body)
+            return send(index=store.binary_indices(wanted), body=body, allow_no_indices=True, **routing)
+        return send(index=store.alias(doc_type), body=body)
 
 
 def tag_lookup(store: OpenSearchMetadataStore, access: Access):

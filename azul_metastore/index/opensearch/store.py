@@ -25,7 +25,7 @@ from opensearchpy import OpenSearch, helpers
 from azul_metastore.errors import BackendUnavailable, InvalidInput
 from azul_metastore.index.documents import Document
 from azul_metastore.index.numbers import numeric_view
-from azul_metastore.index.opensearch import lifecycle, reads, reads_aggs, reads_similar
+from azul_metastore.index.opensearch import batching, lifecycle, reads, reads_aggs, reads_similar
 from azul_metastore.index.opensearch.client import translated
 from azul_metastore.index.opensearch.templates import DOC_TYPES, BinaryLayout, IndexNames, Templates
 from azul_metastore.index.port import (
@@ -438,11 +438,13 @@ class OpenSearchMetadataStore:
     # --- plumbing ------------------------------------------------------------------------------
 
     def gather(self, *reads: Callable[[], Any]) -> list[Any]:
-        """The reads at once: all but the first on a thread pool, the first on this thread (each
-        read is one or more searches that mostly wait on the node, and the client is thread-safe).
-        Inside a pool thread the reads run in turn, so nested gathers cannot exhaust the pool."""
-        if len(reads) < 2 or getattr(_pool_thread, "inside", False):
+        """The reads at once: all but the first on a thread pool, the first on this thread, their
+        searches sent together as one ``_msearch`` (``batching``). Inside a pool thread or a batch
+        the reads run in turn, so nested gathers cannot exhaust the pool."""
+        if len(reads) < 2 or getattr(_pool_thread, "inside", False) or batching.current() is not None:
             return [read() for read in reads]
+        batch = batching.SearchBatch(self.client, len(reads))
+        reads = tuple(batching.run_in(batch, read) for read in reads)
         futures = [self._executor().submit(read) for read in reads[1:]]
         answers: list[Any] = []
         error: BaseException | None = None
