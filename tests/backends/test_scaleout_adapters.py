@@ -289,3 +289,30 @@ def test_a_search_refused_within_an_msearch_raises_as_if_sent_alone(os_store, mo
     sent, answers = send({"good": (index, good), "missing": ("no-such-index-here", good)})
     assert sent == 1 and "hits" in answers["good"]
     assert isinstance(answers["missing"], NotFoundError) and answers["missing"].status_code == 404
+
+
+@pytest.mark.opensearch
+def test_concurrent_requests_keep_their_connections(opensearch_url: str, caplog: pytest.LogCaptureFixture) -> None:
+    """The API's request threads share one client: each must not open and then drop a connection."""
+    import threading
+
+    from azul_metastore.index.opensearch.client import new_client
+
+    client = new_client(opensearch_url)
+    barrier = threading.Barrier(8)
+
+    def run() -> None:
+        barrier.wait()
+        for _ in range(5):
+            client.cluster.health()
+
+    threads = [threading.Thread(target=run) for _ in range(8)]
+    try:
+        with caplog.at_level("WARNING", logger="urllib3"):
+            for thread in threads:
+                thread.start()
+            for thread in threads:
+                thread.join()
+        assert not [r for r in caplog.records if "pool is full" in r.getMessage()]
+    finally:
+        client.close()

@@ -20,6 +20,10 @@ from azul_metastore.settings import Settings
 
 #: seconds a request may take (bulk writes and delete-by-query included), as Azul's 120 s
 TIMEOUT = 120
+#: connections kept open to the node: the API's request threads share one client, and urllib3's
+#: default of one made each concurrent request open a connection, then close it with a warning
+#: ("Connection pool is full, discarding connection") in the log
+KEPT_CONNECTIONS = 32
 
 
 class _Answers(JSONSerializer):
@@ -52,7 +56,7 @@ def new_client(url: str, username: str | None = None, password: str | None = Non
     auth = (username, password) if username and password else None
     encoding = {"accept-encoding": "gzip,deflate"} if compress_answers else {}
     return OpenSearch(hosts=[url], http_auth=auth, verify_certs=verify_certs, ssl_show_warn=verify_certs,
-                      timeout=TIMEOUT, http_compress=False, serializer=_Answers(),
+                      timeout=TIMEOUT, http_compress=False, serializer=_Answers(), pool_maxsize=KEPT_CONNECTIONS,
                       headers={**encoding, **(headers or {})})
 
 
