@@ -10,7 +10,8 @@ How: each read of the gather runs on its own thread (as before) with this batch 
 current batch. A search made there (``reads.search``) is queued and its thread waits. When every
 read still running is waiting on a queued search, nothing more can join, so the queue is sent as
 one ``_msearch`` and each answer is handed to its thread. A read that makes a call other than a
-search (a scroll, a count) is not waiting; the queue waits for it, so it costs what it cost before.
+search (a scroll, a count) is not waiting; the queue waits for it (``WAIT_AT_MOST`` at most, then
+goes without it), so it costs what it cost before.
 A read whose search depends on an earlier answer makes its second search in a later round. Errors
 come back per search and are raised in the thread that made it, as the client would raise them.
 """
@@ -26,7 +27,7 @@ from typing import Any
 from opensearchpy import OpenSearch
 from opensearchpy.exceptions import HTTP_EXCEPTIONS, RequestError, TransportError
 
-__all__ = ["SearchBatch", "current", "joined"]
+__all__ = ["SearchBatch", "current", "joined", "run_in"]
 
 #: searches per ``_msearch`` request at most (a round of a lineage walk makes six)
 MAX_SEARCHES = 64
