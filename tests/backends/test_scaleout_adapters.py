@@ -248,6 +248,30 @@ def test_the_searches_of_one_gather_go_to_the_node_as_one_msearch(os_store, monk
     assert os_store.gather(*many) == [os_store.identities([sha]) for sha in shas] * (len(many) // len(shas))
 
 
+
+@pytest.mark.opensearch
+def test_gathers_of_concurrent_requests_share_the_read_pool_and_each_get_their_answers(os_store) -> None:
+    """As the API's request threads do: twelve gathers at once on the one pool of eight threads,
+    each batch made of its own reads only, so none is handed another request's answers."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from azul_metastore.security import Access
+
+    system = Access.system_access()
+    shas = os_store.list_binaries(None, system, None, 4).items
+    expected = {sha: os_store.identities([sha]) for sha in shas}
+    rows = os_store.binary_submissions(shas, system)
+
+    def request(i: int) -> bool:
+        mine = shas[i % len(shas)]
+        ids, other, subs = os_store.gather(lambda: os_store.identities([mine]),
+                                           lambda: os_store.identities([shas[(i + 1) % len(shas)]]),
+                                           lambda: os_store.binary_submissions(shas, system))
+        return ids == expected[mine] and other == expected[shas[(i + 1) % len(shas)]] and subs == rows
+
+    with ThreadPoolExecutor(12) as requests:
+        assert all(requests.map(request, range(60)))
+
 @pytest.mark.opensearch
 def test_a_search_refused_within_an_msearch_raises_as_if_sent_alone(os_store, monkeypatch: pytest.MonkeyPatch) -> None:
     """A body the node cannot parse fails the whole ``_msearch``: each search then goes alone."""
