@@ -248,7 +248,6 @@ def test_the_searches_of_one_gather_go_to_the_node_as_one_msearch(os_store, monk
     assert os_store.gather(*many) == [os_store.identities([sha]) for sha in shas] * (len(many) // len(shas))
 
 
-
 @pytest.mark.opensearch
 def test_gathers_of_concurrent_requests_share_the_read_pool_and_each_get_their_answers(os_store) -> None:
     """As the API's request threads do: twelve gathers at once on the one pool of eight threads,
@@ -272,10 +271,11 @@ def test_gathers_of_concurrent_requests_share_the_read_pool_and_each_get_their_a
     with ThreadPoolExecutor(12) as requests:
         assert all(requests.map(request, range(60)))
 
+
 @pytest.mark.opensearch
 def test_a_search_refused_within_an_msearch_raises_as_if_sent_alone(os_store, monkeypatch: pytest.MonkeyPatch) -> None:
     """A body the node cannot parse fails the whole ``_msearch``: each search then goes alone."""
-    import threading
+    from concurrent.futures import ThreadPoolExecutor
 
     from opensearchpy.exceptions import NotFoundError, RequestError
 
@@ -296,11 +296,8 @@ def test_a_search_refused_within_an_msearch_raises_as_if_sent_alone(os_store, mo
                 except Exception as exc:
                     answers[name] = exc
 
-        threads = [threading.Thread(target=run, args=(name,)) for name in searches]
-        for thread in threads:
-            thread.start()
-        for thread in threads:
-            thread.join()
+        with ThreadPoolExecutor(len(searches)) as threads:  # one each: all run at once
+            list(threads.map(run, searches))
         return batch.sent, answers
 
     sent, answers = send({"good": (index, good), "bad": (index, bad), "missing": ("no-such-index-here", good)})
