@@ -337,3 +337,88 @@ def test_concurrent_requests_keep_their_connections(opensearch_url: str, caplog:
         assert not [r for r in caplog.records if "pool is full" in r.getMessage()]
     finally:
         client.close()
+
+
+def _few_field_reads(store) -> dict[str, object]:
+    """The reads of a few fields per document, on every binary of the store, as the services make
+    them: a lineage walk's links and sources, a find's submissions, a datastream's sources."""
+    from azul_metastore.search.lineage import _LINK_FIELDS
+    from azul_metastore.security import Access
+
+    system = Access.system_access()
+    shas = store.list_binaries(None, system, None, 100).items
+    return {
+        "documents": store.documents(shas, system, fields=_LINK_FIELDS),
+        "documents-limited": store.documents(shas, system, limit=7, fields=["sha256", "source", "datastreams"]),
+        "parents": store.linked_many(shas, system, "parents", 30, _LINK_FIELDS),
+        "children": store.linked_many(shas, system, "children", 30, _LINK_FIELDS),
+        "submissions": store.binary_submissions(shas, system),
+        "streams": [store.stream_sources(stream["sha256"], system)
+                    for doc in store.documents(shas, system) for stream in doc.get("datastreams") or ()],
+    }
+
+
+@pytest.mark.opensearch
+def test_reads_of_a_few_fields_come_from_briefs_kept_out_of_source(os_store, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The same answers from briefs as from ``_source``; the brief itself is never part of a document."""
+    from azul_metastore.index.opensearch import brief
+    from azul_metastore.security import Access
+
+    assert os_store.briefs
+    bodies: list[dict] = []
+    real = os_store.client.search
+    monkeypatch.setattr(os_store.client, "search", lambda **kw: bodies.append(kw["body"]) or real(**kw))
+    monkeypatch.setattr(os_store, "gather", lambda *reads: [read() for read in reads])
+    from_briefs = _few_field_reads(os_store)
+    assert sum(b.get("stored_fields") == [brief.FIELD] for b in bodies) >= 6
+    monkeypatch.setattr(os_store, "_briefless", frozenset({"an-older-index"}))
+    assert not os_store.briefs
+    bodies.clear()
+    assert _few_field_reads(os_store) == from_briefs
+    assert not any(brief.FIELD in str(b.get("stored_fields")) for b in bodies)
+    assert from_briefs["documents"] and from_briefs["submissions"] and from_briefs["streams"]
+    system = Access.system_access()
+    whole = os_store.documents(os_store.list_binaries(None, system, None, 100).items, system)
+    assert whole and not any(brief.FIELD in doc for doc in whole)
+    assert any("features" in doc for doc in whole)
+
+
+@pytest.mark.opensearch
+def test_a_partition_from_the_template_before_briefs_is_upgraded_and_reads_source(request, tmp_path: Path) -> None:
+    """``force-update-templates`` from 20261126: an index that exists keeps its ``_source`` (which
+    cannot change), gets no briefs, and is read through ``_source``; answers are the same."""
+    from azul_metastore.index.opensearch import OpenSearchMetadataStore, brief
+    from azul_metastore.index.opensearch.templates import UPGRADABLE_FROM, IndexNames, Templates
+    from tests.support.index_data import Dataset
+    from tests.support.index_stores import _opensearch
+
+    fresh = _opensearch(request, tmp_path, "single", shards=1)
+    client, partition = fresh.client, fresh.names.partition
+    fresh.templates.initialise()
+    names = IndexNames(f"{partition}old", "single")
+    old = Templates(client, names, shards=1, replicas=0).body("binary2")
+    old["version"] = UPGRADABLE_FROM
+    mapping = old["template"]["mappings"]
+    mapping["_source"]["excludes"].remove(brief.FIELD)
+    del mapping["properties"][brief.FIELD]
+    client.indices.put_index_template(name=names.template("binary2"), body=old)
+    client.indices.create(index=names.binary("ab" * 32))
+    try:
+        Templates(client, names, shards=1, replicas=0).initialise(force=True)
+        upgraded = OpenSearchMetadataStore(client, names.partition, binary_layout="single", initialise=False,
+                                           open_labels=fresh.open_labels, enforced=fresh.enforced)
+        assert not upgraded.briefs and fresh.briefs
+        documents = Dataset(generated=12).documents
+        for store in (upgraded, fresh):
+            store.write(documents)
+            store.refresh()
+        stored = client.search(index=names.alias("binary2"), body={"size": 5, "stored_fields": [brief.FIELD, "_source"],
+                                                                  "query": {"exists": {"field": "action"}}})
+        assert all(brief.FIELD not in (hit.get("fields") or {}) and brief.FIELD not in hit["_source"]
+                   for hit in stored["hits"]["hits"])
+        assert _few_field_reads(upgraded) == _few_field_reads(fresh)
+    finally:
+        for doc_type in ("binary2", "status", "plugin", "annotation", "tombstone"):
+            client.indices.delete_index_template(name=names.template(doc_type), ignore=404)
+        client.indices.delete(index=f"azul.o.{names.partition}.*,azul.x.{names.partition}.*",
+                              ignore_unavailable=True, allow_no_indices=True, expand_wildcards="all")

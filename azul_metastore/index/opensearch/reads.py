@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any, Literal
 from opensearchpy import helpers
 
 from azul_metastore.errors import InvalidInput
-from azul_metastore.index.opensearch import batching
+from azul_metastore.index.opensearch import batching, brief
 from azul_metastore.index.opensearch.client import translated
 from azul_metastore.index.opensearch.compiler import QueryCompiler, has_child, security_filter, visible
 from azul_metastore.index.port import Page, Selector
@@ -184,14 +184,18 @@ def _sha256s(store: OpenSearchMetadataStore, query: Query, doing: str) -> list[s
 def fetch(store: OpenSearchMetadataStore, query: Query, doing: str, *, source: Any = False,
           values: Sequence[str] = (), sha256s: Sequence[str] = ()) -> list[dict[str, Any]]:
     """Every binary2 document matching ``query``: its ``_source`` (``source``: False, True or the
-    fields to keep), the first doc value of each of ``values`` (dates as epoch milliseconds) and the
-    names of the named clauses it matched, as ``{"_source": ..., "_matched": ..., field: value}``.
+    fields to keep, read from its brief when it holds them: ``brief.request``), the first doc value
+    of each of ``values`` (dates as epoch milliseconds) and the names of the named clauses it
+    matched, as ``{"_source": ..., "_matched": ..., field: value}``.
 
     One search when the matches fit in one window, sent only to the indices of ``sha256s`` when
     the query is about those binaries; a scroll over every index otherwise. The reads about a page
     of binaries used to scroll, which costs three round trips to all sixteen binary2 indices: 30-60
     ms each at 200,000 binaries where one routed search takes a few."""
     body: Query = {"size": WINDOW, "query": query, "_source": source, "sort": ["_doc"]}  # no scores to rank
+    fields: Sequence[str] = source if isinstance(source, list) else ()
+    if fields:
+        body.update(brief.request(store.briefs, fields))
     if source is False:
         body["stored_fields"] = "_none_"  # not even _id: half the time of a doc-values read at 1,000,000 binaries
     if values:
@@ -206,7 +210,7 @@ def fetch(store: OpenSearchMetadataStore, query: Query, doing: str, *, source: A
     rows = []
     for hit in hits:
         row = {name: found[0] for name, found in (hit.get("fields") or {}).items() if found}
-        row["_source"] = hit.get("_source") or {}
+        row["_source"] = brief.source(hit, fields)
         row["_matched"] = hit.get("matched_queries") or ()
         rows.append(row)
     return rows
@@ -261,11 +265,6 @@ def lookup_hashes(store: OpenSearchMetadataStore, hashes: Sequence[str], access:
 _SEEN = "seen"
 
 
-def _source(fields: Sequence[str]) -> list[str] | bool:
-    """The ``_source`` of a search that keeps these top-level fields of each document (all: none named)."""
-    return list(fields) or True
-
-
 def documents(store: OpenSearchMetadataStore, sha256s: Sequence[str], access: Access, actions: Sequence[str],
               author_name: str | None, newer_than: str | None, limit: int | None,
               fields: Sequence[str] = ()) -> list[dict[str, Any]]:
@@ -281,9 +280,11 @@ def documents(store: OpenSearchMetadataStore, sha256s: Sequence[str], access: Ac
         clauses.append({"range": {"timestamp": {"gt": newer_than}}})
     query = visible(access, *clauses)
     if limit and limit <= WINDOW:
-        body = {"size": limit, "query": query, "sort": [{"timestamp": "desc"}], "_source": _source(fields)}
-        return [h["_source"] for h in search(store, "binary2", body, "reading documents", sha256s)["hits"]["hits"]]
-    docs = [h["_source"] for h in fetch(store, query, "reading documents", source=_source(fields), sha256s=sha256s)]
+        body = {"size": limit, "query": query, "sort": [{"timestamp": "desc"}], **brief.request(store.briefs, fields)}
+        return [brief.source(h, fields)
+                for h in search(store, "binary2", body, "reading documents", sha256s)["hits"]["hits"]]
+    docs = [h["_source"] for h in fetch(store, query, "reading documents", source=list(fields) or True,
+                                        sha256s=sha256s)]
     docs.sort(key=lambda d: d.get("timestamp") or "", reverse=True)
     return docs[:limit] if limit else docs
 
@@ -334,8 +335,8 @@ def linked_many(store: OpenSearchMetadataStore, sha256s: Sequence[str], access: 
     if not wanted:
         return {}
     mine, other = _link_fields(direction)
-    body = {"size": LINK_HITS, "query": _links_query(access, direction, wanted), "_source": _source(fields),
-            "sort": [{mine: "asc"}, {other: "asc"}, {"timestamp": "desc"}]}
+    body = {"size": LINK_HITS, "query": _links_query(access, direction, wanted),
+            **brief.request(store.briefs, fields), "sort": [{mine: "asc"}, {other: "asc"}, {"timestamp": "desc"}]}
     hits = search(store, "binary2", body, "reading links", wanted if direction == "parents" else ())["hits"]["hits"]
     found: dict[str, list[dict[str, Any]]] = {}
     last: tuple[str, str] | None = None
@@ -346,7 +347,7 @@ def linked_many(store: OpenSearchMetadataStore, sha256s: Sequence[str], access: 
         last = key
         page = found.setdefault(key[0], [])
         if len(page) < per_binary:
-            page.append(hit["_source"])
+            page.append(brief.source(hit, fields))
     if len(hits) < LINK_HITS:
         return found
     # truncated: binaries after the last one read completely are read again by aggregation
@@ -376,12 +377,13 @@ def _linked_many_aggs(store: OpenSearchMetadataStore, wanted: list[str], access:
     mine, other = _link_fields(direction)
     aggs: Query = {"b": {"terms": {"field": mine, "size": len(wanted)}, "aggs": {
         "o": {"terms": {"field": other, "size": per_binary, "order": {"_key": "asc"}}, "aggs": {
-            "top": {"top_hits": {"size": 1, "sort": [{"timestamp": "desc"}], "_source": _source(fields)}}}}}}}
+            "top": {"top_hits": {"size": 1, "sort": [{"timestamp": "desc"}],
+                                 **brief.request(store.briefs, fields)}}}}}}}
     body = {"size": 0, "query": _links_query(access, direction, wanted), "aggs": aggs}
     answer = search(store, "binary2", body, "reading links", wanted if direction == "parents" else ())
     found: dict[str, list[dict[str, Any]]] = {}
     for bucket in (answer.get("aggregations") or {}).get("b", {}).get("buckets", ()):
-        found[bucket["key"]] = [o["top"]["hits"]["hits"][0]["_source"] for o in bucket["o"]["buckets"]]
+        found[bucket["key"]] = [brief.source(o["top"]["hits"]["hits"][0], fields) for o in bucket["o"]["buckets"]]
     return found
 
 
@@ -389,10 +391,11 @@ def stream_sources(store: OpenSearchMetadataStore, stream_sha256: str, access: A
                    limit: int) -> list[tuple[str, str]]:
     query = visible(access, METADATA, {"term": {"datastreams.sha256": stream_sha256}},
                     {"exists": {"field": "source.name"}})
-    body = {"size": limit, "query": query, "sort": [{"timestamp": "desc"}], "_source": ["source.name", "datastreams"]}
+    fields = ["source.name", "datastreams"]
+    body = {"size": limit, "query": query, "sort": [{"timestamp": "desc"}], **brief.request(store.briefs, fields)}
     pairs: list[tuple[str, str]] = []
     for hit in search(store, "binary2", body, "finding stream sources")["hits"]["hits"]:
-        doc = hit["_source"]
+        doc = brief.source(hit, fields)
         for stream in doc.get("datastreams") or ():
             pair = ((doc.get("source") or {}).get("name"), stream.get("label"))
             if stream.get("sha256") == stream_sha256 and pair not in pairs:

@@ -25,7 +25,7 @@ from opensearchpy import OpenSearch, helpers
 from azul_metastore.errors import BackendUnavailable, InvalidInput
 from azul_metastore.index.documents import Document
 from azul_metastore.index.numbers import numeric_view
-from azul_metastore.index.opensearch import batching, lifecycle, reads, reads_aggs, reads_similar
+from azul_metastore.index.opensearch import batching, brief, lifecycle, reads, reads_aggs, reads_similar
 from azul_metastore.index.opensearch.client import translated
 from azul_metastore.index.opensearch.templates import DOC_TYPES, BinaryLayout, IndexNames, Templates
 from azul_metastore.index.port import (
@@ -77,8 +77,21 @@ class OpenSearchMetadataStore:
         self.enforced = frozenset(enforced)
         self._pool: ThreadPoolExecutor | None = None
         self._pool_lock = threading.Lock()
+        self._briefless: frozenset[str] | None = None
         if initialise:
             self.templates.initialise()
+
+    def _old_indices(self) -> frozenset[str]:
+        """The binary2 indices without briefs (``brief.py``), asked once: an index made later comes
+        from this version's template, which has them."""
+        if self._briefless is None:
+            self._briefless = frozenset(self.templates.briefless())
+        return self._briefless
+
+    @property
+    def briefs(self) -> bool:
+        """Whether every metadata document of the partition has a brief to read few fields from."""
+        return not self._old_indices()
 
     def alias(self, doc_type: str) -> str:
         return self.names.alias(doc_type)
@@ -107,15 +120,18 @@ class OpenSearchMetadataStore:
         parents: set[str] = set()
         features: set[str] = set()
         for doc in documents:
-            body = doc.body
+            body, index = doc.body, self._placed(doc)
             if doc.doc_type == "binary2":
                 if (body.get("binary_info") or {}).get("name") == "binary":
                     parents.add(doc.id)
                     body = {**body, "sha256": doc.id}
-                elif body.get("features_map"):
-                    features.update(body["features_map"])
-                    body = {**body, "features_num": numeric_view(body["features_map"])}
-            planned[(self._placed(doc), doc.id)] = (doc, body)
+                else:
+                    if body.get("features_map"):
+                        features.update(body["features_map"])
+                        body = {**body, "features_num": numeric_view(body["features_map"])}
+                    if index not in self._old_indices():
+                        body = {**body, brief.FIELD: brief.of(body)}
+            planned[(index, doc.id)] = (doc, body)
         # A metadata document is only found through its binary's parent document, which the
         # ingest dedupe cache may have skipped: always (re)write the parent beside it.
         for doc, body in list(planned.values()):

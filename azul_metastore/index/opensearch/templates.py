@@ -37,6 +37,9 @@ Indexing cost shaped three choices (template 20261126):
 Profiles had put the first two at 15-20% and ~15% of the node's indexing time. End to end, on one
 node sharing 2 cores with the ingestors, the three together took ``bench.ingest --backend
 opensearch`` only from 1,285 to 1,347 events/s, and the index from 6.4 to 5.9 GB per million events.
+
+Template 20261127 stores ``brief``, each metadata document without its features, outside
+``_source``, for reads of a few fields (``brief.py``).
 """
 
 from __future__ import annotations
@@ -54,8 +57,8 @@ from azul_metastore.index.opensearch.client import translated
 log = logging.getLogger(__name__)
 
 DOC_TYPES = ("binary2", "status", "plugin", "annotation", "tombstone")
-#: bumped whenever a mapping changes
-TEMPLATE_VERSION = 20261126
+#: bumped whenever a mapping changes (20261127 added ``brief``)
+TEMPLATE_VERSION = 20261127
 #: the oldest template version ``force-update-templates`` can upgrade in place (it can only add
 #: fields); a partition made with an older one needs a new partition and a reingest (§1.4).
 #: 20261126 changed field types (``tlsh_vector``) and removed fields.
@@ -185,8 +188,10 @@ def binary2_mapping() -> dict[str, Any]:
         "parent": node,
         "parent_track_author": _KW,
         "parent_relationship": {"type": "object", "dynamic": False},
+        # the document without its features, for reads of a few fields (``brief.py``)
+        "brief": {"type": "keyword", "index": False, "doc_values": False, "store": True},
     }
-    return {"dynamic": "strict", "_routing": {"required": True}, "_source": {"excludes": ["features_num"]},
+    return {"dynamic": "strict", "_routing": {"required": True}, "_source": {"excludes": ["features_num", "brief"]},
             "properties": props}
 
 
@@ -309,9 +314,19 @@ class Templates:
         body = self.body(doc_type, features)
         with translated(f"writing the {doc_type} template"):
             self.client.indices.put_index_template(name=self.names.template(doc_type), body=body)
-            self.client.indices.put_mapping(index=",".join(self.names.patterns(doc_type)),
-                                            body=body["template"]["mappings"], allow_no_indices=True,
-                                            ignore_unavailable=True)
+            # what ``_source`` keeps cannot change once an index exists: existing ones keep theirs
+            mapping = {k: v for k, v in body["template"]["mappings"].items() if k != "_source"}
+            self.client.indices.put_mapping(index=",".join(self.names.patterns(doc_type)), body=mapping,
+                                            allow_no_indices=True, ignore_unavailable=True)
+
+    def briefless(self) -> list[str]:
+        """The binary2 indices of the partition whose ``_source`` keeps briefs (made from a template
+        older than 20261127): no brief is written to them, and reads use ``_source`` (``brief.py``)."""
+        with translated("reading the binary2 mappings"):
+            found = self.client.indices.get_mapping(index=",".join(self.names.patterns("binary2")),
+                                                    allow_no_indices=True, ignore_unavailable=True)
+        return sorted(name for name, mapping in found.items()
+                      if "brief" not in ((mapping.get("mappings") or {}).get("_source") or {}).get("excludes", ()))
 
     def _ensure_base(self, doc_type: str) -> None:
         """Aliases need an index: create the open base index (ignore 'already exists')."""
