@@ -59,16 +59,19 @@ class _Walk:
         done = self.parents_done if direction == "parents" else self.children_done
         return [s for s in dict.fromkeys(nodes) if s not in done]
 
+    def _links(self, todo: list[str], direction: Direction) -> Callable[[], Any]:
+        return partial(self.index.linked_many, todo, self.access, direction, PER_NODE, _LINK_FIELDS)
+
+    def _sources_of(self, todo: list[str]) -> Callable[[], Any]:
+        """The read of the lineage documents naming the sources ``todo`` were submitted to directly."""
+        return partial(self.index.documents, todo, self.access, actions=_LINEAGE_ACTIONS,
+                       limit=SOURCE_DOCS * len(todo), fields=_LINK_FIELDS)
+
     def _reads(self, todo: list[str], direction: Direction) -> list[Callable[[], Any]]:
-        """The reads of one step: the links of ``todo``, and for parents the lineage documents
-        naming the sources they were submitted to directly."""
+        """The reads of one step: the links of ``todo``, and for parents their sources."""
         if not todo:
             return []
-        links = partial(self.index.linked_many, todo, self.access, direction, PER_NODE, _LINK_FIELDS)
-        if direction == "children":
-            return [links]
-        return [links, partial(self.index.documents, todo, self.access, actions=_LINEAGE_ACTIONS,
-                               limit=SOURCE_DOCS * len(todo), fields=_LINK_FIELDS)]
+        return [self._links(todo, direction)] + ([self._sources_of(todo)] if direction == "parents" else [])
 
     def expand_all(self, steps: list[tuple[list[str], Direction]]) -> list[list[str]]:
         """Steps of the walk (nodes, direction), each as :meth:`expand` would make it after the ones
@@ -77,13 +80,24 @@ class _Walk:
         Each step's binaries are worked out before any step is applied; a step whose binaries have
         changed by its turn (an earlier step made the walk crowded, or expanded some of them the
         same way) reads again for exactly those, so the walk is the one-step-at-a-time walk. A round
-        of the walk used to be up to six round trips one after another."""
+        of the walk used to be up to six round trips one after another.
+
+        The links of steps in the same direction are one read: ``linked_many`` answers for each
+        binary what it would answer for that binary alone. That is a third fewer searches in a
+        round with cousins. Sources stay one read per step: their limit is on the step as a whole."""
         planned = [self._todo(nodes, direction) for nodes, direction in steps]
-        reads = [self._reads(todo, direction) for todo, (_, direction) in zip(planned, steps, strict=True)]
-        answers = iter(self.index.gather(*(read for step in reads for read in step)))
-        read = [[next(answers) for _ in step] for step in reads]
-        return [self._apply(nodes, direction, todo, got)
-                for (nodes, direction), todo, got in zip(steps, planned, read, strict=True)]
+        linked: dict[Direction, list[str]] = {}
+        for todo, (_, direction) in zip(planned, steps, strict=True):
+            linked[direction] = list(dict.fromkeys([*linked.get(direction, ()), *todo]))
+        directions = [direction for direction, shas in linked.items() if shas]
+        sources = [i for i, (todo, (_, direction)) in enumerate(zip(planned, steps, strict=True))
+                   if todo and direction == "parents"]
+        answers = self.index.gather(*(self._links(linked[d], d) for d in directions),
+                                    *(self._sources_of(planned[i]) for i in sources))
+        links = dict(zip(directions, answers, strict=False))
+        docs = dict(zip(sources, answers[len(directions):], strict=True))
+        return [self._apply(nodes, direction, todo, [links.get(direction, {}), docs.get(i, [])])
+                for i, ((nodes, direction), todo) in enumerate(zip(steps, planned, strict=True))]
 
     def expand(self, nodes: list[str], direction: Direction) -> list[str]:
         """One step of the walk from ``nodes`` (all of them in one look-up), the new binaries in order."""

@@ -88,3 +88,28 @@ def test_a_step_the_walk_outgrew_is_read_again(store: MetadataStore, dataset, re
         for cousins in ("no", "yes"):
             assert lineage.nearby(store, focus, system, cousins) == one_step_at_a_time(store, focus, system, cousins)
     assert rereads[0]
+
+
+def test_the_links_of_a_rounds_steps_in_one_direction_are_one_read(loaded: MetadataStore, dataset,
+                                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    """A round with cousins expands its ancestors and descendants both ways: two reads of links
+    (one per direction), not four; and every walk is still the one-step walk."""
+    gathered: list[int] = []
+    gather, linked_many = loaded.gather, loaded.linked_many
+
+    def counting_gather(*reads):
+        gathered.append(0)
+        return gather(*reads)
+
+    def counting_links(*args, **kwargs):
+        gathered[-1] += 1
+        return linked_many(*args, **kwargs)
+
+    system = dataset.access("system")
+    binaries = sorted(Oracle(dataset.documents).binaries(system, False))
+    expected = {focus: one_step_at_a_time(loaded, focus, system, "yes") for focus in binaries}
+    monkeypatch.setattr(loaded, "gather", counting_gather)
+    monkeypatch.setattr(loaded, "linked_many", counting_links)
+    for focus in binaries:
+        assert lineage.nearby(loaded, focus, system, "yes") == expected[focus]
+    assert max(gathered) == 2 and len(gathered) > len(binaries)
