@@ -8,12 +8,13 @@ cousins under its limit. Once the graph holds more than 200 links, only two node
 direction and round, so a hub binary cannot make the answer unbounded. Every look-up passes the
 caller's access, so a link the caller may not see is never followed or shown. Each step looks up
 all the binaries it expands at once (``MetadataStore.linked_many``): on OpenSearch a search per
-binary made the walk cost seconds. The steps of a round are read at once too (``expand_all``).
+binary made the walk cost seconds. The steps of a round are read at once too (``expand_all``), and
+with a round's cousins go the reads of the next round's steps from what is known by then.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from functools import partial
 from typing import Any, Literal
@@ -47,6 +48,14 @@ class _Walk:
     links: dict[str, ReadNearbyLink] = field(default_factory=dict)
     parents_done: set[str] = field(default_factory=set)
     children_done: set[str] = field(default_factory=set)
+    #: direction → binary → its link documents, as ``linked_many`` answers for it alone
+    known_links: dict[Direction, dict[str, list[dict[str, Any]]]] = field(
+        default_factory=lambda: {"parents": {}, "children": {}})
+    #: binary → every one of its lineage documents that names sources (from a read that was not cut
+    #: by its limit), newest first
+    known_sources: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
+    #: a step's binaries → what the read of that step's sources answered (cut by its limit or not)
+    step_sources: dict[tuple[str, ...], list[dict[str, Any]]] = field(default_factory=dict)
 
     def _add(self, link: ReadNearbyLink) -> None:
         self.links.setdefault(link.id, link)
@@ -59,64 +68,98 @@ class _Walk:
         done = self.parents_done if direction == "parents" else self.children_done
         return [s for s in dict.fromkeys(nodes) if s not in done]
 
-    def _links(self, todo: list[str], direction: Direction) -> Callable[[], Any]:
-        return partial(self.index.linked_many, todo, self.access, direction, PER_NODE, _LINK_FIELDS)
+    def _reads(self, steps: list[tuple[list[str], Direction]],
+               ahead: Sequence[tuple[list[str], Direction]] = ()) -> list[list[str]]:
+        """Read what ``steps`` need and ``ahead`` will (the binaries each would expand now) and is not
+        known yet, all at once (``MetadataStore.gather``): the links of every binary of one direction
+        in one read; the sources of each parents step in one read (their limit is on the step as a
+        whole), and of the parents binaries ahead in one more. Returns each step's binaries."""
+        planned = [self._todo(nodes, direction) for nodes, direction in steps]
+        later = [(self._todo(nodes, direction), direction) for nodes, direction in ahead]
+        linked: dict[Direction, list[str]] = {}
+        for todo, direction in [*zip(planned, (d for _, d in steps), strict=True), *later]:
+            known = self.known_links[direction]
+            linked[direction] = list(dict.fromkeys([*linked.get(direction, ()),
+                                                     *(s for s in todo if s not in known)]))
+        sourced = [todo for todo, (_, direction) in zip(planned, steps, strict=True)
+                   if direction == "parents" and not self._sourced(todo)]
+        reading = {s for todo in sourced for s in todo}
+        upcoming = list(dict.fromkeys(s for todo, direction in later if direction == "parents" for s in todo
+                                      if s not in self.known_sources and s not in reading))
+        if upcoming:
+            sourced.append(upcoming)
+        directions = [direction for direction, shas in linked.items() if shas]
+        answers = self.index.gather(
+            *(partial(self.index.linked_many, linked[d], self.access, d, PER_NODE, _LINK_FIELDS) for d in directions),
+            *(partial(self.index.documents, todo, self.access, actions=_LINEAGE_ACTIONS,
+                      limit=SOURCE_DOCS * len(todo), fields=_LINK_FIELDS) for todo in sourced))
+        for direction, got in zip(directions, answers, strict=False):
+            self.known_links[direction].update({sha: got.get(sha, []) for sha in linked[direction]})
+        for todo, docs in zip(sourced, answers[len(directions):], strict=True):
+            self._learn_sources(todo, docs)
+        return planned
 
-    def _sources_of(self, todo: list[str]) -> Callable[[], Any]:
-        """The read of the lineage documents naming the sources ``todo`` were submitted to directly."""
-        return partial(self.index.documents, todo, self.access, actions=_LINEAGE_ACTIONS,
-                       limit=SOURCE_DOCS * len(todo), fields=_LINK_FIELDS)
+    def _sourced(self, todo: list[str]) -> bool:
+        """Whether the sources of a step expanding ``todo`` are known without a read."""
+        return tuple(todo) in self.step_sources or all(s in self.known_sources for s in todo)
 
-    def _reads(self, todo: list[str], direction: Direction) -> list[Callable[[], Any]]:
-        """The reads of one step: the links of ``todo``, and for parents their sources."""
-        if not todo:
-            return []
-        return [self._links(todo, direction)] + ([self._sources_of(todo)] if direction == "parents" else [])
+    def _learn_sources(self, todo: list[str], docs: list[dict[str, Any]]) -> None:
+        """Keep the answer of a read of ``todo``'s sources for the step of exactly those binaries,
+        and each binary's documents when the read returned all of them (fewer than its limit)."""
+        self.step_sources[tuple(todo)] = docs
+        if len(docs) >= SOURCE_DOCS * len(todo):
+            return
+        mine: dict[str, list[dict[str, Any]]] = {sha: [] for sha in todo}
+        for doc in docs:
+            mine.setdefault(doc["sha256"], []).append(doc)
+        self.known_sources.update(mine)
 
-    def expand_all(self, steps: list[tuple[list[str], Direction]]) -> list[list[str]]:
+    def _step_sources(self, todo: list[str]) -> list[dict[str, Any]]:
+        """What the read of a step's sources answers: that read's answer when it was made; otherwise
+        every binary's known documents, newest first, cut at the step's limit (a stable sort keeps
+        each binary's own order, the one that matters: links and sources are per binary)."""
+        if (read := self.step_sources.get(tuple(todo))) is not None:
+            return read
+        docs = sorted((doc for sha in todo for doc in self.known_sources[sha]),
+                      key=lambda doc: doc.get("timestamp") or "", reverse=True)
+        return docs[:SOURCE_DOCS * len(todo)]
+
+    def expand_all(self, steps: list[tuple[list[str], Direction]],
+                   ahead: Sequence[tuple[list[str], Direction]] = ()) -> list[list[str]]:
         """Steps of the walk (nodes, direction), each as :meth:`expand` would make it after the ones
-        before it, with the reads of all of them made at once (``MetadataStore.gather``).
+        before it, with the reads of all of them made at once; and the reads of the steps ``ahead``
+        (what a later call is expected to expand) made with them, so that call finds them known.
 
         Each step's binaries are worked out before any step is applied; a step whose binaries have
         changed by its turn (an earlier step made the walk crowded, or expanded some of them the
-        same way) reads again for exactly those, so the walk is the one-step-at-a-time walk. A round
-        of the walk used to be up to six round trips one after another.
+        same way) reads what it lacks then, so the walk is the one-step-at-a-time walk. A round of
+        the walk used to be up to six round trips one after another.
 
-        The links of steps in the same direction are one read: ``linked_many`` answers for each
-        binary what it would answer for that binary alone. That is a third fewer searches in a
-        round with cousins. Sources stay one read per step: their limit is on the step as a whole."""
-        planned = [self._todo(nodes, direction) for nodes, direction in steps]
-        linked: dict[Direction, list[str]] = {}
-        for todo, (_, direction) in zip(planned, steps, strict=True):
-            linked[direction] = list(dict.fromkeys([*linked.get(direction, ()), *todo]))
-        directions = [direction for direction, shas in linked.items() if shas]
-        sources = [i for i, (todo, (_, direction)) in enumerate(zip(planned, steps, strict=True))
-                   if todo and direction == "parents"]
-        answers = self.index.gather(*(self._links(linked[d], d) for d in directions),
-                                    *(self._sources_of(planned[i]) for i in sources))
-        links = dict(zip(directions, answers, strict=False))
-        docs = dict(zip(sources, answers[len(directions):], strict=True))
-        return [self._apply(nodes, direction, todo, [links.get(direction, {}), docs.get(i, [])])
-                for i, ((nodes, direction), todo) in enumerate(zip(steps, planned, strict=True))]
+        What is read is kept per binary: ``linked_many`` answers for each binary what it would
+        answer for that binary alone, and a sources read not cut by its limit holds every document
+        of each of its binaries. A step all of whose binaries are known reads nothing."""
+        self._reads(steps, ahead)
+        return [self._apply(nodes, direction) for nodes, direction in steps]
 
     def expand(self, nodes: list[str], direction: Direction) -> list[str]:
         """One step of the walk from ``nodes`` (all of them in one look-up), the new binaries in order."""
         return self.expand_all([(nodes, direction)])[0]
 
-    def _apply(self, nodes: list[str], direction: Direction, planned: list[str], got: list[Any]) -> list[str]:
+    def _apply(self, nodes: list[str], direction: Direction) -> list[str]:
         todo = self._todo(nodes, direction)
-        if todo != planned:  # the walk moved since the reads were planned
-            got = self.index.gather(*self._reads(todo, direction))
+        if any(s not in self.known_links[direction] for s in todo) or (
+                direction == "parents" and not self._sourced(todo)):
+            self._reads([(nodes, direction)])  # the walk moved since the reads were planned
         (self.parents_done if direction == "parents" else self.children_done).update(todo)
         step: dict[str, list[str]] = {}
         if todo:
             related = (lambda doc: doc["parent"]["sha256"]) if direction == "parents" else (lambda doc: doc["sha256"])
             for sha in todo:
-                for doc in got[0].get(sha, ()):
+                for doc in self.known_links[direction][sha]:
                     self._link(doc)
                     step.setdefault(sha, []).append(related(doc))
             if direction == "parents":
-                self._sources(got[1])
+                self._sources(self._step_sources(todo))
         found: list[str] = []
         for sha in nodes:
             found += [s for s in step.get(sha, ()) if s not in found]
@@ -157,19 +200,32 @@ def nearby(index: MetadataStore, sha256: str, access: Access, include_cousins: s
     ups, downs = walk.expand_all([([focus], "parents"), ([focus], "children")])
     cousins: set[str] = set()
     for round_ in range(1, ROUNDS + 1):
-        with_cousins = bool(max_cousins and round_ <= max_round and len(cousins) < max_cousins)
-        steps: list[tuple[list[str], Direction]] = [(ups, "parents"), (downs, "children")]
-        if with_cousins:
-            steps += [(ups, "children"), (downs, "parents")]
+        steps = _round(ups, downs, round_, cousins, max_cousins, max_round)
         new_ups, new_downs, *sides = walk.expand_all(steps)
-        if with_cousins:
+        if sides:
             side = [s for s in dict.fromkeys(sides[0] + sides[1]) if s != focus and s not in cousins]
             side = side[:max_cousins - len(cousins)]
             cousins.update(side)
-            side_ups, side_downs = walk.expand_all([(side, "parents"), (side, "children")])
+            ahead = _round(new_ups, new_downs, round_ + 1, cousins, max_cousins, max_round)
+            side_ups, side_downs = walk.expand_all([(side, "parents"), (side, "children")], ahead)
             new_ups += [s for s in side_ups if s not in new_ups]
             new_downs += [s for s in side_downs if s not in new_downs]
         ups, downs = new_ups, new_downs
         if not ups and not downs:
             break
     return walk.answer(focus)
+
+
+def _round(ups: list[str], downs: list[str], round_: int, cousins: set[str], max_cousins: int,
+           max_round: int) -> list[tuple[list[str], Direction]]:
+    """The steps of round ``round_`` from ``ups`` and ``downs``: ancestors up, descendants down,
+    and with cousins (while the round is within the cousin distance and their number under its
+    limit) ancestors down and descendants up. A round's steps from the ancestors and descendants
+    known before the previous round's cousins are expanded are read with those cousins: that leaves
+    the round to read only what the cousins add (often nothing, and then no read at all)."""
+    if round_ > ROUNDS:
+        return []
+    steps: list[tuple[list[str], Direction]] = [(ups, "parents"), (downs, "children")]
+    if max_cousins and round_ <= max_round and len(cousins) < max_cousins:
+        steps += [(ups, "children"), (downs, "parents")]
+    return steps

@@ -38,17 +38,33 @@ def one_step_at_a_time(index: MetadataStore, focus: str, access, include_cousins
 
 
 @pytest.fixture
-def rereads(monkeypatch: pytest.MonkeyPatch) -> list[int]:
-    """Counts (in its one element) the steps read again because the walk moved past their plan."""
-    count = [0]
-    apply = lineage._Walk._apply
+def walk_counts(monkeypatch: pytest.MonkeyPatch) -> dict[str, int]:
+    """Counts the steps whose binaries changed between the planning of their reads and their turn
+    (``outgrown``: an earlier step made the walk crowded, or expanded some of them the same way),
+    and the steps that read again at their turn (``rereads``)."""
+    counts = {"outgrown": 0, "rereads": 0}
+    plans: dict[tuple[tuple[str, ...], str], list[str]] = {}
+    applying = [False]
+    apply, reads = lineage._Walk._apply, lineage._Walk._reads
 
-    def counting(self, nodes, direction, planned, got):
-        count[0] += self._todo(nodes, direction) != planned
-        return apply(self, nodes, direction, planned, got)
+    def counting_apply(self, nodes, direction):
+        todo = self._todo(nodes, direction)
+        counts["outgrown"] += todo != plans.get((tuple(nodes), direction), todo)
+        applying[0] = True
+        try:
+            return apply(self, nodes, direction)
+        finally:
+            applying[0] = False
 
-    monkeypatch.setattr(lineage._Walk, "_apply", counting)
-    return count
+    def counting_reads(self, steps, ahead=()):
+        counts["rereads"] += applying[0]
+        planned = reads(self, steps, ahead)
+        plans.update({(tuple(nodes), direction): todo for (nodes, direction), todo in zip(steps, planned)})
+        return planned
+
+    monkeypatch.setattr(lineage._Walk, "_apply", counting_apply)
+    monkeypatch.setattr(lineage._Walk, "_reads", counting_reads)
+    return counts
 
 
 @pytest.mark.parametrize("crowded", [lineage.CROWDED, 2, 5])
@@ -67,12 +83,16 @@ def test_the_overlapped_walk_is_the_one_step_walk(loaded: MetadataStore, dataset
     assert linked  # the dataset has lineage this user may see
 
 
-def test_a_step_the_walk_outgrew_is_read_again(store: MetadataStore, dataset, rereads: list[int],
-                                               monkeypatch: pytest.MonkeyPatch) -> None:
+@pytest.mark.parametrize("source_docs", [lineage.SOURCE_DOCS, 1])
+def test_a_step_the_walk_outgrew_is_the_one_step_walks(store: MetadataStore, dataset, walk_counts: dict[str, int],
+                                                       source_docs: int, monkeypatch: pytest.MonkeyPatch) -> None:
     """F has four parents (one with parents of its own) and four children, each also submitted
     directly: once the first step of a round adds the grandparents' links, a crowded walk expands
     only two children, not the four the round's reads were planned for (whose reads would also
-    link the other two to their sources)."""
+    link the other two to their sources). Their links and sources were read with the other two's;
+    when the sources read was cut by its limit (one document per binary here, where each child has
+    two), it does not hold every document of each, and the step reads its own again."""
+    monkeypatch.setattr(lineage, "SOURCE_DOCS", source_docs)
     focus = sha256_of("walk-focus")
     parents = [sha256_of(f"walk-parent-{i}") for i in range(4)]
     children = [sha256_of(f"walk-child-{i}") for i in range(4)]
@@ -87,7 +107,8 @@ def test_a_step_the_walk_outgrew_is_read_again(store: MetadataStore, dataset, re
         monkeypatch.setattr(lineage, "CROWDED", crowded)
         for cousins in ("no", "yes"):
             assert lineage.nearby(store, focus, system, cousins) == one_step_at_a_time(store, focus, system, cousins)
-    assert rereads[0]
+    assert walk_counts["outgrown"]
+    assert bool(walk_counts["rereads"]) == (source_docs == 1)
 
 
 def test_the_links_of_a_rounds_steps_in_one_direction_are_one_read(loaded: MetadataStore, dataset,
@@ -113,3 +134,38 @@ def test_the_links_of_a_rounds_steps_in_one_direction_are_one_read(loaded: Metad
     for focus in binaries:
         assert lineage.nearby(loaded, focus, system, "yes") == expected[focus]
     assert max(gathered) == 2 and len(gathered) > len(binaries)
+
+
+def _reading_gathers(index: MetadataStore, monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """Counts (in its one element) the gathers of ``index`` that make at least one read."""
+    count = [0]
+    gather = index.gather
+
+    def counting(*reads):
+        count[0] += bool(reads)
+        return gather(*reads)
+
+    monkeypatch.setattr(index, "gather", counting)
+    return count
+
+
+def test_a_round_read_ahead_with_the_cousins_before_it_reads_nothing(store: MetadataStore, dataset,
+                                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    """F's parent P has a parent G and another child S. Round 1 expands P and F's child C, and
+    finds S as a cousin; the reads of S go with those of round 2 from what round 1 found (G up,
+    and G down for cousins). S adds only P, expanded already, so round 2 reads nothing: three
+    round trips (the focus, round 1, its cousins), not four. Every walk is the one-step walk."""
+    focus, parent, grandparent, sibling, child = (sha256_of(f"ahead-{n}") for n in ("F", "P", "G", "S", "C"))
+    events = [binary_event(sha256=parent, action="extracted", parent=grandparent, author="unzip"),
+              binary_event(sha256=focus, action="extracted", parent=parent, author="unzip"),
+              binary_event(sha256=sibling, action="extracted", parent=parent, author="unzip"),
+              binary_event(sha256=child, action="extracted", parent=focus, author="unzip"),
+              binary_event(sha256=grandparent, source="virustotal")]
+    store.write([doc for event in events for doc in dataset.binary(event)])
+    system = dataset.access("system")
+    expected = one_step_at_a_time(store, focus, system, "yes")
+    assert {(link.parent, link.child) for link in expected.links} >= {
+        (grandparent, parent), (parent, focus), (parent, sibling), (focus, child)}
+    gathers = _reading_gathers(store, monkeypatch)
+    assert lineage.nearby(store, focus, system, "yes") == expected
+    assert gathers[0] == 3
