@@ -59,7 +59,7 @@ def walk_counts(monkeypatch: pytest.MonkeyPatch) -> dict[str, int]:
     def counting_reads(self, steps, ahead=()):
         counts["rereads"] += applying[0]
         planned = reads(self, steps, ahead)
-        plans.update({(tuple(nodes), direction): todo for (nodes, direction), todo in zip(steps, planned)})
+        plans.update({(tuple(nodes), direction): todo for (nodes, direction), todo in zip(steps, planned, strict=True)})
         return planned
 
     monkeypatch.setattr(lineage._Walk, "_apply", counting_apply)
