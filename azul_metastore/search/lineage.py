@@ -14,9 +14,11 @@ with a round's cousins go the reads of the next round's steps from what is known
 
 from __future__ import annotations
 
+import heapq
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from functools import partial
+from itertools import islice
 from typing import Any, Literal
 
 from azul_metastore.index.port import MetadataStore
@@ -116,13 +118,14 @@ class _Walk:
 
     def _step_sources(self, todo: list[str]) -> list[dict[str, Any]]:
         """What the read of a step's sources answers: that read's answer when it was made; otherwise
-        every binary's known documents, newest first, cut at the step's limit (a stable sort keeps
-        each binary's own order, the one that matters: links and sources are per binary)."""
+        every binary's known documents, newest first, cut at the step's limit. Each binary's own
+        documents keep the order the index gave them (a merge, not a sort of the timestamps' text):
+        that order is the one that matters, as links and sources are per binary."""
         if (read := self.step_sources.get(tuple(todo))) is not None:
             return read
-        docs = sorted((doc for sha in todo for doc in self.known_sources[sha]),
-                      key=lambda doc: doc.get("timestamp") or "", reverse=True)
-        return docs[:SOURCE_DOCS * len(todo)]
+        merged = heapq.merge(*(self.known_sources[sha] for sha in todo),
+                             key=lambda doc: doc.get("timestamp") or "", reverse=True)
+        return list(islice(merged, SOURCE_DOCS * len(todo)))
 
     def expand_all(self, steps: list[tuple[list[str], Direction]],
                    ahead: Sequence[tuple[list[str], Direction]] = ()) -> list[list[str]]:
