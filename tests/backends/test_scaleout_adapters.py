@@ -383,12 +383,64 @@ def test_reads_of_a_few_fields_come_from_briefs_kept_out_of_source(os_store, mon
     assert any("features" in doc for doc in whole)
 
 
+def _finds(store) -> dict[tuple[str, str, bool, bool, int], list[str]]:
+    """Finds by documents (one document must match) of several sizes, both orders, every user of
+    the suite's vocabulary, with and without the submission condition."""
+    from azul_metastore.query import parse
+    from tests.support.index_data import Dataset
+
+    dataset = Dataset(generated=0)
+    out = {}
+    for term in ("features_map.tag:malware OR features_map.section:.rsrc", "action:enriched", "action:sourced",
+                 "source.name:samples"):
+        for user in ("low", "high"):
+            for ascending in (False, True):
+                for submission in (False, True):
+                    for limit in (1, 3, 1000):
+                        out[(term, user, ascending, submission, limit)] = store.find(
+                            parse(term), dataset.access(user), ascending=ascending, limit=limit,
+                            require_submission=submission)
+    return out
+
+
+@pytest.mark.opensearch
+def test_binary2_is_sorted_by_sha256_and_finds_stop_early_with_the_same_answers(
+        os_store, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A find in sha256 order on sorted indices is a plain sort without total hits (what lets each
+    segment stop early), and answers as the collapse every match used to be, whatever the page:
+    pages of one hit end inside a binary's documents."""
+    from azul_metastore.index.opensearch import reads
+
+    assert os_store.sorted_by_sha256
+    settings = os_store.client.indices.get_settings(index=os_store.alias("binary2"), name="index.sort.*",
+                                                    flat_settings=True)
+    assert {s["settings"]["index.sort.field"] for s in settings.values()} == {"sha256"}
+    bodies: list[dict] = []
+    real = os_store.client.search
+    monkeypatch.setattr(os_store.client, "search", lambda **kw: bodies.append(kw["body"]) or real(**kw))
+    monkeypatch.setattr(reads, "FIND_PAGE", 2)
+    monkeypatch.setattr(reads, "HITS_PER_BINARY", 1)
+    stopping = _finds(os_store)
+    sorts = [b for b in bodies if b.get("sort") == [{"sha256": "asc"}]]
+    assert sorts and all("collapse" not in b and b["track_total_hits"] is False for b in sorts)
+    assert any("search_after" in b for b in sorts)
+    monkeypatch.setattr(reads, "HITS_PER_BINARY", 3)
+    assert _finds(os_store) == stopping
+    monkeypatch.setattr(os_store, "_unsorted", frozenset({"an-older-index"}))
+    bodies.clear()
+    assert _finds(os_store) == stopping
+    assert not any("track_total_hits" in b for b in bodies if "sort" in b and "collapse" not in b)
+    assert any("collapse" in b for b in bodies)
+    assert sum(bool(found) for found in stopping.values()) > len(stopping) / 2
+    assert any(len(found) > 3 for found in stopping.values())
+
+
 @pytest.mark.opensearch
 def test_a_partition_from_the_template_before_briefs_is_upgraded_and_reads_source(request, tmp_path: Path) -> None:
     """``force-update-templates`` from 20261126: an index that exists keeps its ``_source`` (which
     cannot change), gets no briefs, and is read through ``_source``; answers are the same."""
     from azul_metastore.index.opensearch import OpenSearchMetadataStore, brief
-    from azul_metastore.index.opensearch.templates import UPGRADABLE_FROM, IndexNames, Templates
+    from azul_metastore.index.opensearch.templates import BINARY_SORT, UPGRADABLE_FROM, IndexNames, Templates
     from tests.support.index_data import Dataset
     from tests.support.index_stores import _opensearch
 
@@ -398,6 +450,8 @@ def test_a_partition_from_the_template_before_briefs_is_upgraded_and_reads_sourc
     names = IndexNames(f"{partition}old", "single")
     old = Templates(client, names, shards=1, replicas=0).body("binary2")
     old["version"] = UPGRADABLE_FROM
+    for key in BINARY_SORT:  # nor were its indices sorted (template 20261128)
+        del old["template"]["settings"]["index"][key]
     mapping = old["template"]["mappings"]
     mapping["_source"]["excludes"].remove(brief.FIELD)
     del mapping["properties"][brief.FIELD]
@@ -408,6 +462,7 @@ def test_a_partition_from_the_template_before_briefs_is_upgraded_and_reads_sourc
         upgraded = OpenSearchMetadataStore(client, names.partition, binary_layout="single", initialise=False,
                                            open_labels=fresh.open_labels, enforced=fresh.enforced)
         assert not upgraded.briefs and fresh.briefs
+        assert not upgraded.sorted_by_sha256 and fresh.sorted_by_sha256
         documents = Dataset(generated=12).documents
         for store in (upgraded, fresh):
             store.write(documents)
@@ -417,6 +472,7 @@ def test_a_partition_from_the_template_before_briefs_is_upgraded_and_reads_sourc
         assert all(brief.FIELD not in (hit.get("fields") or {}) and brief.FIELD not in hit["_source"]
                    for hit in stored["hits"]["hits"])
         assert _few_field_reads(upgraded) == _few_field_reads(fresh)
+        assert _finds(upgraded) == _finds(fresh)
     finally:
         for doc_type in ("binary2", "status", "plugin", "annotation", "tombstone"):
             client.indices.delete_index_template(name=names.template(doc_type), ignore=404)
