@@ -92,12 +92,15 @@ def binaries_query(store: OpenSearchMetadataStore, query: Node | None, access: A
 def find(store: OpenSearchMetadataStore, query: Node | None, access: Access, sort: str, ascending: bool,
          limit: int, require_submission: bool) -> list[str]:
     direction = "asc" if ascending else "desc"
+    # filters score every binary the same: a _score sort is a sha256 sort, best first in the order
+    # binary2 indices are sorted in (``BINARY_SORT``), as a sort against it is the slow one
+    ties = "desc" if ascending else "asc"
     if sort not in ("timestamp", "source.timestamp") and query is not None and not isinstance(query, And):
-        return _find_by_documents(store, query, access, direction, limit, require_submission)
+        return _find_by_documents(store, query, access, ties, limit, require_submission)
     parents = binaries_query(store, query, access, require_submission)
     if sort not in ("timestamp", "source.timestamp"):
         body = {"size": limit, "_source": ["sha256"], "query": parents,
-                "sort": [{"_score": direction}, {"sha256": direction}]}
+                "sort": [{"_score": direction}, {"sha256": ties}]}
         return [h["_source"]["sha256"] for h in search(store, "binary2", body, "finding binaries")["hits"]["hits"]]
     # newest visible document per binary: children aggregation ordered by its max timestamp
     body = {"size": 0, "query": parents, "aggs": {"kids": {"children": {"type": "metadata"}, "aggs": {
@@ -115,8 +118,7 @@ FIND_PAGE = 100
 
 def _find_by_documents(store: OpenSearchMetadataStore, query: Node, access: Access, direction: str, limit: int,
                        require_submission: bool) -> list[str]:
-    """:func:`find` for a query one document must satisfy (any root but AND), in sha256 order
-    (ascending for the default, descending score, whose ties are all the order there is): the
+    """:func:`find` for a query one document must satisfy (any root but AND), in sha256 order: the
     visible metadata documents matching it, one per binary, then (with ``require_submission``)
     only binaries with a visible submission, page after page until ``limit`` are found.
 
@@ -126,10 +128,9 @@ def _find_by_documents(store: OpenSearchMetadataStore, query: Node, access: Acce
     only the first few hundred of them in each segment (:func:`_sorted_pages`)."""
     clause = visible(access, METADATA, QueryCompiler(access, tag_lookup(store, access)).doc_query(query))
     page = max(limit, FIND_PAGE)
-    order = "asc" if direction == "desc" else "desc"  # every score ties: best first is the index's order
-    pages = _sorted_pages if order == "asc" and store.sorted_by_sha256 else _collapsed_pages
+    pages = _sorted_pages if direction == "asc" and store.sorted_by_sha256 else _collapsed_pages
     found: list[str] = []
-    for shas in pages(store, clause, order, page):
+    for shas in pages(store, clause, direction, page):
         if require_submission and shas:
             submitted = visible_binaries(store, shas, access, {"exists": {"field": "source.name"}})
             found += [sha for sha in shas if sha in submitted]
