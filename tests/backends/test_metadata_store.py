@@ -173,7 +173,6 @@ def test_find_pages_through_binaries_without_a_visible_submission(loaded: Metada
         from azul_metastore.index.opensearch import reads
 
         monkeypatch.setattr(reads, "FIND_PAGE", window)
-        monkeypatch.setattr(reads, "HITS_PER_BINARY", 1)  # pages end inside a binary's documents
     query = parse("features_map.section:.rsrc OR features_map.tag:malware")
     low, high = dataset.access("low"), dataset.access("high")
     # E matches for low only through its LOW enrichment, and low sees no submission of E

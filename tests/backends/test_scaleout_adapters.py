@@ -404,35 +404,17 @@ def _finds(store) -> dict[tuple[str, str, bool, bool, int], list[str]]:
 
 
 @pytest.mark.opensearch
-def test_binary2_is_sorted_by_sha256_and_finds_stop_early_with_the_same_answers(
-        os_store, monkeypatch: pytest.MonkeyPatch) -> None:
-    """A find in sha256 order on sorted indices is a plain sort without total hits (what lets each
-    segment stop early), and answers as the collapse every match used to be, whatever the page:
-    pages of one hit end inside a binary's documents."""
-    from azul_metastore.index.opensearch import reads
-
-    assert os_store.sorted_by_sha256
+def test_binary2_is_sorted_by_sha256_and_finds_list_ties_in_that_order(os_store) -> None:
+    """Indices made by the template are sorted by sha256 ascending; a find by _score (every score
+    ties) lists binaries in that order, best first, and the other way round when asked ascending."""
     settings = os_store.client.indices.get_settings(index=os_store.alias("binary2"), name="index.sort.*",
                                                     flat_settings=True)
-    assert {s["settings"]["index.sort.field"] for s in settings.values()} == {"sha256"}
-    bodies: list[dict] = []
-    real = os_store.client.search
-    monkeypatch.setattr(os_store.client, "search", lambda **kw: bodies.append(kw["body"]) or real(**kw))
-    monkeypatch.setattr(reads, "FIND_PAGE", 2)
-    monkeypatch.setattr(reads, "HITS_PER_BINARY", 1)
-    stopping = _finds(os_store)
-    sorts = [b for b in bodies if b.get("sort") == [{"sha256": "asc"}]]
-    assert sorts and all("collapse" not in b and b["track_total_hits"] is False for b in sorts)
-    assert any("search_after" in b for b in sorts)
-    monkeypatch.setattr(reads, "HITS_PER_BINARY", 3)
-    assert _finds(os_store) == stopping
-    monkeypatch.setattr(os_store, "_unsorted", frozenset({"an-older-index"}))
-    bodies.clear()
-    assert _finds(os_store) == stopping
-    assert not any("track_total_hits" in b for b in bodies if "sort" in b and "collapse" not in b)
-    assert any("collapse" in b for b in bodies)
-    assert sum(bool(found) for found in stopping.values()) > len(stopping) / 2
-    assert any(len(found) > 3 for found in stopping.values())
+    assert [s["settings"] for s in settings.values()] == [{"index.sort.field": "sha256", "index.sort.order": "asc"}] * 2
+    finds = _finds(os_store)
+    for (term, user, ascending, submission, limit), found in finds.items():
+        assert found == sorted(found, reverse=ascending), (term, user, ascending)
+        assert found[:limit] == finds[(term, user, ascending, submission, 1000)][:limit]
+    assert any(len(found) > 3 for found in finds.values())
 
 
 @pytest.mark.opensearch
@@ -457,12 +439,12 @@ def test_a_partition_from_the_template_before_briefs_is_upgraded_and_reads_sourc
     del mapping["properties"][brief.FIELD]
     client.indices.put_index_template(name=names.template("binary2"), body=old)
     client.indices.create(index=names.binary("ab" * 32))
+    assert not client.indices.get_settings(index=names.binary("ab" * 32), name="index.sort.*")
     try:
         Templates(client, names, shards=1, replicas=0).initialise(force=True)
         upgraded = OpenSearchMetadataStore(client, names.partition, binary_layout="single", initialise=False,
                                            open_labels=fresh.open_labels, enforced=fresh.enforced)
         assert not upgraded.briefs and fresh.briefs
-        assert not upgraded.sorted_by_sha256 and fresh.sorted_by_sha256
         documents = Dataset(generated=12).documents
         for store in (upgraded, fresh):
             store.write(documents)
@@ -472,7 +454,7 @@ def test_a_partition_from_the_template_before_briefs_is_upgraded_and_reads_sourc
         assert all(brief.FIELD not in (hit.get("fields") or {}) and brief.FIELD not in hit["_source"]
                    for hit in stored["hits"]["hits"])
         assert _few_field_reads(upgraded) == _few_field_reads(fresh)
-        assert _finds(upgraded) == _finds(fresh)
+        assert _finds(upgraded) == _finds(fresh)  # unsorted and sorted
     finally:
         for doc_type in ("binary2", "status", "plugin", "annotation", "tombstone"):
             client.indices.delete_index_template(name=names.template(doc_type), ignore=404)

@@ -78,7 +78,6 @@ class OpenSearchMetadataStore:
         self._pool: ThreadPoolExecutor | None = None
         self._pool_lock = threading.Lock()
         self._briefless: frozenset[str] | None = None
-        self._unsorted: frozenset[str] | None = None
         if initialise:
             self.templates.initialise()
 
@@ -93,14 +92,6 @@ class OpenSearchMetadataStore:
     def briefs(self) -> bool:
         """Whether every metadata document of the partition has a brief to read few fields from."""
         return not self._old_indices()
-
-    @property
-    def sorted_by_sha256(self) -> bool:
-        """Whether every binary2 index of the partition is sorted by sha256 (``BINARY_SORT``), asked
-        once: an index made later comes from this version's template, which sorts."""
-        if self._unsorted is None:
-            self._unsorted = frozenset(self.templates.unsorted())
-        return not self._unsorted
 
     def alias(self, doc_type: str) -> str:
         return self.names.alias(doc_type)
