@@ -125,11 +125,10 @@ def _find_by_documents(store: OpenSearchMetadataStore, query: Node, access: Acce
 
     The same binaries as the parent/child join, without it: ``has_child`` visits every parent
     document of the index (200 ms a search at 1,000,000 binaries) where this visits the documents
-    that match. On indices sorted by sha256 (template 20261128) those of one binary are neighbours,
-    and the collapse took 14 ms of node time where it took 21 on an unsorted index (p50, 210,010
-    binaries). A plain sort that stops early in each segment, duplicates dropped here, took as long
-    as the collapse at 1,000,000 binaries: the first few hundred matches of each of ~70 segments are
-    about as many documents as a feature value has."""
+    that match. On indices sorted by sha256 (template 20261128), a plain sort in the index's order
+    that stops early in each segment, duplicates dropped here, took as long as the collapse at
+    1,000,000 binaries: the first few hundred matches of each of ~70 segments are about as many
+    documents as a feature value has."""
     clause = visible(access, METADATA, QueryCompiler(access, tag_lookup(store, access)).doc_query(query))
     found: list[str] = []
     after: str | None = None
