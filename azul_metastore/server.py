@@ -21,6 +21,7 @@ import uvicorn
 
 from azul_metastore.api.app import create_app
 from azul_metastore.app import Services, build_services, build_workers
+from azul_metastore.heap import freeze_start_up
 from azul_metastore.security import AUDIT_LOGGER
 from azul_metastore.settings import Settings
 
@@ -92,6 +93,7 @@ def run(settings: Settings, host: str, port: int, workers: bool = True) -> None:
     stop = threading.Event()
     threads = start_workers(build_workers(services) if workers else [], stop)
     app = create_app(services)
+    freeze_start_up()  # full collections would otherwise scan every start-up object (``heap``)
     server = _Server(uvicorn.Config(app, host=host, port=port, log_level="info", access_log=False))
     log.info("serving on http://%s:%d (data in %s)", host, port, settings.data_dir)
     try:

@@ -37,6 +37,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from azul_metastore.heap import freeze_start_up
 from azul_metastore.index.encoder import Encoder
 from azul_metastore.index.port import MetadataStore
 from azul_metastore.index.sqlite import SqliteMetadataStore
@@ -119,6 +120,42 @@ def build(store: MetadataStore, encoder: Encoder, binaries: int, seed: int) -> d
     return samples
 
 
+def queries(store: MetadataStore, access: Access,
+            samples: dict[str, Any]) -> dict[str, tuple[Callable[[int], Any], int]]:
+    """The measured queries by name: ``fn(i)`` makes the i-th query of its kind (the same query for
+    the same i on every index built from the same samples) and the share of the run's query count
+    it gets (summary and TLSH, the slow ones, a fifth)."""
+    hashes = samples["hashes"]
+    missing = [hashlib.sha256(b"missing-%d" % i).hexdigest() for i in range(2)]
+
+    def by_hashes(i: int) -> None:
+        picked = [*random.Random(i).sample(hashes, 10), *missing]
+        found = find.find(store, access, hashes=picked)
+        assert sum(item.exists for item in found.items) >= 10
+
+    def by_feature(i: int) -> None:
+        name, value = samples["features"][i % len(samples["features"])]
+        found = find.find(store, access, term=f'features_map.{name}:"{value}"')
+        assert found.items
+
+    def pivot(i: int) -> None:
+        (n1, v1), (n2, v2) = samples["pairs"][i % len(samples["pairs"])]
+        assert find.find(store, access, term=f'features_map.{n1}:"{v1}" AND features_map.{n2}:"{v2}"').items
+
+    def hub_summary(i: int) -> None:
+        found = summary.summary(store, samples["hub"], access)
+        assert len(found.children) == 100
+
+    def nearby(i: int) -> None:
+        lineage.nearby(store, samples["nested"][i % len(samples["nested"])], access)
+
+    def tlsh_top20(i: int) -> None:
+        assert len(similarity.similar_tlsh(store, samples["tlsh"][i % len(samples["tlsh"])], access).matches) == 20
+
+    return {"find_12_hashes": (by_hashes, 1), "find_feature_value": (by_feature, 1), "find_two_features": (pivot, 1),
+            "summary_10000_children": (hub_summary, 5), "nearby": (nearby, 1), "tlsh_top20": (tlsh_top20, 5)}
+
+
 def timed(fn: Callable[[int], Any], n: int) -> tuple[float, float]:
     """(p50, p99) in milliseconds of ``fn(i)`` for i in range(n), after one warm-up call."""
     fn(0)
@@ -173,49 +210,21 @@ def main() -> None:
     if opensearch:
         store.refresh()
     gc.enable()
+    freeze_start_up()  # as ``serve`` does once it is built (``azul_metastore.heap``)
     print(f"built {samples['binaries']:,} binaries ({samples['events']:,} events) in {samples['build_s']:,.0f} s")
     access = Access.for_user(policy, "bench", sorted(policy.vocab.all_labels))
     n = args.queries
-    rng = random.Random(1)
-    hashes = samples["hashes"]
-    missing = [hashlib.sha256(b"missing-%d" % i).hexdigest() for i in range(2)]
-
-    def by_hashes(i: int) -> None:
-        picked = [*rng.sample(hashes, 10), *missing]
-        found = find.find(store, access, hashes=picked)
-        assert sum(item.exists for item in found.items) >= 10
-
-    def by_feature(i: int) -> None:
-        name, value = samples["features"][i % len(samples["features"])]
-        found = find.find(store, access, term=f'features_map.{name}:"{value}"')
-        assert found.items
-
-    def pivot(i: int) -> None:
-        (n1, v1), (n2, v2) = samples["pairs"][i % len(samples["pairs"])]
-        assert find.find(store, access, term=f'features_map.{n1}:"{v1}" AND features_map.{n2}:"{v2}"').items
-
-    def hub_summary(i: int) -> None:
-        found = summary.summary(store, samples["hub"], access)
-        assert len(found.children) == 100
-
-    def nearby(i: int) -> None:
-        lineage.nearby(store, samples["nested"][i % len(samples["nested"])], access)
-
-    def tlsh_top20(i: int) -> None:
-        assert len(similarity.similar_tlsh(store, samples["tlsh"][i % len(samples["tlsh"])], access).matches) == 20
-
     figures: dict[str, Any] = {"backend": args.backend,
                                **({"binary_indices": args.binary_indices, "shards": settings.opensearch_shards}
                                   if opensearch else {}),
                                "binaries": samples["binaries"], "events": samples["events"],
                                "build_s": round(samples["build_s"], 1)}
+    kinds = queries(store, access, samples)
     started = time.perf_counter()
-    tlsh_top20(0)
+    kinds["tlsh_top20"][0](0)
     figures["tlsh_first_ms (loads the hash table)"] = round((time.perf_counter() - started) * 1000, 1)
-    for name, fn, count in (("find_12_hashes", by_hashes, n), ("find_feature_value", by_feature, n),
-                            ("find_two_features", pivot, n), ("summary_10000_children", hub_summary, max(5, n // 5)),
-                            ("nearby", nearby, n), ("tlsh_top20", tlsh_top20, max(5, n // 5))):
-        p50, p99 = timed(fn, count)
+    for name, (fn, share) in kinds.items():
+        p50, p99 = timed(fn, max(5, n // share))
         figures[f"{name}_p50_ms"] = round(p50, 1)
         figures[f"{name}_p99_ms"] = round(p99, 1)
         print(f"  {name}: p50 {p50:,.1f} ms, p99 {p99:,.1f} ms", flush=True)

@@ -23,6 +23,7 @@ import time
 from contextlib import suppress
 from multiprocessing.connection import Connection
 
+from azul_metastore.heap import freeze_start_up
 from azul_metastore.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -42,8 +43,7 @@ class BatchCollector:
     """
 
     def __init__(self) -> None:
-        gc.collect()
-        gc.freeze()
+        freeze_start_up()
         gc.disable()
         self._last_full = time.monotonic()
 
