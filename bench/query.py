@@ -19,7 +19,8 @@ With ``--keep DIR`` the index stays in DIR and later runs with the same DIR skip
 later run reuses it) and writes
 bench/results/query_opensearch.json beside the embedded query.json. Target: p99 within 2x of the
 embedded figures, compared by ``bench.query_side_by_side`` on two kept indices of the same binaries
-(runs one after the other compare this machine's drift as much as the backends). ``--binary-indices single`` builds it in the one-index layout; shards come from
+(runs one after the other compare this machine's drift as much as the backends).
+``--binary-indices single`` builds it in the one-index layout; shards come from
 ``METASTORE_OPENSEARCH_SHARDS`` (the 1,000,000-binary figures in the README: single, 2 shards).
 """
 
