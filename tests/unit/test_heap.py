@@ -4,17 +4,12 @@ garbage made afterwards is still collected."""
 from __future__ import annotations
 
 import gc
-import weakref
 from collections.abc import Iterator
 
 import pytest
 
 from azul_metastore.heap import freeze_start_up
-
-
-class _Node:
-    def __init__(self) -> None:
-        self.other: _Node | None = None
+from tests.support.cycles import Node, cycle
 
 
 @pytest.fixture
@@ -23,17 +18,11 @@ def thawed() -> Iterator[None]:
     gc.unfreeze()  # the rest of the test session collects as before
 
 
-def _cycle() -> weakref.ref:
-    a, b = _Node(), _Node()
-    a.other, b.other = b, a
-    return weakref.ref(a)
-
-
 def test_start_up_objects_leave_the_collected_generations_and_new_cycles_are_still_freed(thawed: None) -> None:
-    long_lived = _Node()
+    long_lived = Node()
     freeze_start_up()
     assert gc.get_freeze_count() > 0
     assert not any(obj is long_lived for obj in gc.get_objects())  # no collection scans it any more
-    ref = _cycle()
+    ref = cycle()
     gc.collect()
     assert ref() is None

@@ -10,11 +10,7 @@ import pytest
 
 from azul_metastore.ingest import processes
 from azul_metastore.ingest.processes import BatchCollector
-
-
-class _Node:
-    def __init__(self) -> None:
-        self.other: _Node | None = None
+from tests.support.cycles import Node, cycle
 
 
 @pytest.fixture
@@ -26,17 +22,11 @@ def collector_state() -> Iterator[None]:
         gc.enable()
 
 
-def _cycle() -> weakref.ref:
-    a, b = _Node(), _Node()
-    a.other, b.other = b, a
-    return weakref.ref(a)
-
-
 def test_takes_over_the_collector_and_frees_cycles_between_batches(collector_state: None) -> None:
     collect = BatchCollector()
     assert not gc.isenabled()
     assert gc.get_freeze_count() > 0
-    ref = _cycle()
+    ref = cycle()
     assert ref() is not None  # nothing collects it mid-batch any more
     collect()
     assert ref() is None
@@ -44,7 +34,7 @@ def test_takes_over_the_collector_and_frees_cycles_between_batches(collector_sta
 
 def test_a_full_collection_comes_round_on_its_period(collector_state: None, monkeypatch) -> None:
     collect = BatchCollector()
-    a, b = _Node(), _Node()
+    a, b = Node(), Node()
     a.other, b.other = b, a
     survivor = weakref.ref(a)
     collect()  # still referenced: survives into the oldest generation
