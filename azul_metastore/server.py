@@ -91,9 +91,10 @@ def run(settings: Settings, host: str, port: int, workers: bool = True) -> None:
     configure_logging(settings)
     services: Services = build_services(settings)
     stop = threading.Event()
-    threads = start_workers(build_workers(services) if workers else [], stop)
+    built = build_workers(services) if workers else []
     app = create_app(services)
     freeze_start_up()  # full collections would otherwise scan every start-up object (``heap``)
+    threads = start_workers(built, stop)  # after the freeze: their first batches are not start-up objects
     server = _Server(uvicorn.Config(app, host=host, port=port, log_level="info", access_log=False))
     log.info("serving on http://%s:%d (data in %s)", host, port, settings.data_dir)
     try:
