@@ -15,7 +15,7 @@ with a round's cousins go the reads of the next round's steps from what is known
 from __future__ import annotations
 
 import heapq
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from functools import partial
 from itertools import islice
@@ -73,9 +73,9 @@ class _Walk:
     def _reads(self, steps: list[tuple[list[str], Direction]],
                ahead: Sequence[tuple[list[str], Direction]] = ()) -> list[list[str]]:
         """Read what ``steps`` need and ``ahead`` will (the binaries each would expand now) and is not
-        known yet, all at once (``MetadataStore.gather``): the links of every binary of one direction
-        in one read; the sources of each parents step in one read (their limit is on the step as a
-        whole), and of the parents binaries ahead in one more. Returns each step's binaries."""
+        known yet, all at once (``MetadataStore.gather``), in two reads at most: the links of every
+        binary expanded down, in one read; and the lineage documents of every binary expanded up or
+        whose sources a step needs, in another (``_read_lineage``). Returns each step's binaries."""
         planned = [self._todo(nodes, direction) for nodes, direction in steps]
         later = [(self._todo(nodes, direction), direction) for nodes, direction in ahead]
         linked: dict[Direction, list[str]] = {}
@@ -90,16 +90,60 @@ class _Walk:
                                       if s not in self.known_sources and s not in reading))
         if upcoming:
             sourced.append(upcoming)
-        directions = [direction for direction, shas in linked.items() if shas]
+        ups = list(dict.fromkeys([*linked.get("parents", ()), *(s for todo in sourced for s in todo)]))
+        downs = linked.get("children", [])
+        reads: list[Callable[[], Any]] = []
+        if downs:
+            reads.append(partial(self.index.linked_many, downs, self.access, "children", PER_NODE, _LINK_FIELDS))
+        if ups:
+            reads.append(partial(self._read_lineage, ups))
+        answers = self.index.gather(*reads)
+        if downs:
+            self.known_links["children"].update({sha: answers[0].get(sha, []) for sha in downs})
+        if not ups:
+            return planned
+        if (lineage := answers[-1]) is None:  # cut by its limit: each read on its own
+            self._reads_apart(linked.get("parents", []), sourced)
+            return planned
+        for todo in sourced:
+            self._learn_sources(todo, [doc for doc in lineage if doc["sha256"] in todo][:SOURCE_DOCS * len(todo)])
+        return planned
+
+    def _read_lineage(self, binaries: list[str]) -> list[dict[str, Any]] | None:
+        """Every lineage document of ``binaries`` (newest first), learning from them their links to
+        parents (``known_links``) and their sources (``known_sources``); None, learning nothing, when
+        the read was cut by its limit.
+
+        Why: a binary's links to parents are lineage documents of its own (only extracted and mapped
+        documents name a parent: ``Encoder._link``), the ones its sources are read from. Read apart,
+        on OpenSearch, they were two or three searches of every round of a walk going up, with a
+        search costing the node a few milliseconds whatever it finds. :func:`_parent_links` picks
+        from them what ``linked_many`` answers: both reads order a binary's documents newest first
+        with the same tie-break (the embedded index's document id; OpenSearch's shard and document
+        order)."""
+        limit = SOURCE_DOCS * len(binaries)
+        docs = self.index.documents(binaries, self.access, actions=_LINEAGE_ACTIONS, limit=limit, fields=_LINK_FIELDS)
+        if len(docs) >= limit:
+            return None
+        mine: dict[str, list[dict[str, Any]]] = {sha: [] for sha in binaries}
+        for doc in docs:
+            mine.setdefault(doc["sha256"], []).append(doc)
+        self.known_sources.update(mine)
+        self.known_links["parents"].update({sha: _parent_links(found) for sha, found in mine.items()})
+        return docs
+
+    def _reads_apart(self, parents: list[str], sourced: list[list[str]]) -> None:
+        """The links to parents of ``parents`` and the sources of each ``sourced`` step, read apart:
+        when their binaries have more lineage documents than one read of them all takes."""
         answers = self.index.gather(
-            *(partial(self.index.linked_many, linked[d], self.access, d, PER_NODE, _LINK_FIELDS) for d in directions),
+            *([partial(self.index.linked_many, parents, self.access, "parents", PER_NODE, _LINK_FIELDS)]
+              if parents else []),
             *(partial(self.index.documents, todo, self.access, actions=_LINEAGE_ACTIONS,
                       limit=SOURCE_DOCS * len(todo), fields=_LINK_FIELDS) for todo in sourced))
-        for direction, got in zip(directions, answers, strict=False):
-            self.known_links[direction].update({sha: got.get(sha, []) for sha in linked[direction]})
-        for todo, docs in zip(sourced, answers[len(directions):], strict=True):
+        if parents:
+            self.known_links["parents"].update({sha: answers[0].get(sha, []) for sha in parents})
+        for todo, docs in zip(sourced, answers[1 if parents else 0:], strict=True):
             self._learn_sources(todo, docs)
-        return planned
 
     def _sourced(self, todo: list[str]) -> bool:
         """Whether the sources of a step expanding ``todo`` are known without a read."""
@@ -232,3 +276,18 @@ def _round(ups: list[str], downs: list[str], round_: int, cousins: set[str], max
     if max_cousins and round_ <= max_round and len(cousins) < max_cousins:
         steps += [(ups, "children"), (downs, "parents")]
     return steps
+
+
+def _parent_links(docs: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """What ``linked_many(..., "parents", PER_NODE)`` answers for a binary, from its lineage documents
+    (newest first): its parents in sha256 order, the newest document linking it to each."""
+    linking = sorted((doc for doc in docs if (doc.get("parent") or {}).get("sha256")),
+                     key=lambda doc: doc["parent"]["sha256"])  # stable: newest first within a parent
+    out: list[dict[str, Any]] = []
+    for doc in linking:
+        if out and out[-1]["parent"]["sha256"] == doc["parent"]["sha256"]:
+            continue
+        if len(out) == PER_NODE:
+            break
+        out.append(doc)
+    return out

@@ -111,20 +111,22 @@ def test_a_step_the_walk_outgrew_is_the_one_step_walks(store: MetadataStore, dat
     assert bool(walk_counts["rereads"]) == (source_docs == 1)
 
 
-def test_the_links_of_a_rounds_steps_in_one_direction_are_one_read(loaded: MetadataStore, dataset,
-                                                                   monkeypatch: pytest.MonkeyPatch) -> None:
-    """A round with cousins expands its ancestors and descendants both ways: two reads of links
-    (one per direction), not four; and every walk is still the one-step walk."""
+def test_a_rounds_steps_are_two_reads_at_most(loaded: MetadataStore, dataset,
+                                             monkeypatch: pytest.MonkeyPatch) -> None:
+    """A round with cousins expands its ancestors and descendants both ways: one read of the links
+    down and one of the lineage documents up (links to parents and sources alike), not six; and
+    every walk is still the one-step walk."""
     gathered: list[int] = []
+    parents_links: list[str] = []
     gather, linked_many = loaded.gather, loaded.linked_many
 
     def counting_gather(*reads):
-        gathered.append(0)
+        gathered.append(len(reads))
         return gather(*reads)
 
-    def counting_links(*args, **kwargs):
-        gathered[-1] += 1
-        return linked_many(*args, **kwargs)
+    def counting_links(sha256s, access, direction, *args, **kwargs):
+        parents_links.extend([direction] if direction == "parents" else [])
+        return linked_many(sha256s, access, direction, *args, **kwargs)
 
     system = dataset.access("system")
     binaries = sorted(Oracle(dataset.documents).binaries(system, False))
@@ -134,6 +136,32 @@ def test_the_links_of_a_rounds_steps_in_one_direction_are_one_read(loaded: Metad
     for focus in binaries:
         assert lineage.nearby(loaded, focus, system, "yes") == expected[focus]
     assert max(gathered) == 2 and len(gathered) > len(binaries)
+    assert not parents_links  # read from the lineage documents, the one-step walk's included
+
+
+@pytest.mark.parametrize("user", ["low", "high_all", "system"])
+def test_links_to_parents_from_lineage_documents_are_linked_many(loaded: MetadataStore, dataset, user: str,
+                                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    """What the walk takes from a binary's lineage documents is what ``linked_many`` answers for its
+    parents, on every adapter and for every caller, including when fewer parents fit in a page."""
+    access = dataset.access(user)
+    binaries = sorted(Oracle(dataset.documents).binaries(dataset.access("system"), False))
+    linking = 0
+    for per_node in (lineage.PER_NODE, 1):
+        monkeypatch.setattr(lineage, "PER_NODE", per_node)
+        expected = loaded.linked_many(binaries, access, "parents", per_node, lineage._LINK_FIELDS)
+        docs = loaded.documents(binaries, access, actions=lineage._LINEAGE_ACTIONS, fields=lineage._LINK_FIELDS)
+        for sha in binaries:
+            mine = lineage._parent_links([doc for doc in docs if doc["sha256"] == sha])
+            assert mine == expected.get(sha, []), sha
+            linking += len(mine) > per_node - 1
+    assert linking  # the dataset has binaries with parents this user may see
+
+
+def test_only_lineage_documents_name_a_parent(dataset) -> None:
+    """The invariant that lets a walk read links to parents from lineage documents alone."""
+    named = {doc.body["action"] for doc in dataset.documents if doc.doc_type == "binary2" and doc.body.get("parent")}
+    assert named and named <= set(lineage._LINEAGE_ACTIONS)
 
 
 def _reading_gathers(index: MetadataStore, monkeypatch: pytest.MonkeyPatch) -> list[int]:
