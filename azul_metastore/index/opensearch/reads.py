@@ -59,7 +59,7 @@ def search(store: OpenSearchMetadataStore, doc_type: str, body: Query, doing: st
             wanted = sorted({s.lower() for s in sha256s})
             routing = {"routing": ",".join(wanted)} if len(wanted) <= ROUTED else {}
             return send(index=store.binary_indices(wanted), body=body, allow_no_indices=True, **routing)
-        return send(index=store.alias(doc_type), body=body)
+        return send(index=store.all_binary_indices() if doc_type == "binary2" else store.alias(doc_type), body=body)
 
 
 def tag_lookup(store: OpenSearchMetadataStore, access: Access):
@@ -155,7 +155,7 @@ def _find_by_documents(store: OpenSearchMetadataStore, query: Node, access: Acce
 
 def count(store: OpenSearchMetadataStore, query: Node | None, access: Access, require_submission: bool) -> int:
     with translated("counting binaries"):
-        return int(store.client.count(index=store.alias("binary2"),
+        return int(store.client.count(index=store.all_binary_indices(),
                                       body={"query": binaries_query(store, query, access, require_submission)})
                    ["count"])
 
@@ -211,7 +211,7 @@ def fetch(store: OpenSearchMetadataStore, query: Query, doing: str, *, source: A
     if len(hits) >= WINDOW:
         body.pop("size")
         with translated(doing):
-            hits = list(helpers.scan(store.client, index=store.alias("binary2"), size=5000, scroll="2m",
+            hits = list(helpers.scan(store.client, index=store.all_binary_indices(), size=5000, scroll="2m",
                                      query=body))
     rows = []
     for hit in hits:
