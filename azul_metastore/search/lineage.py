@@ -8,8 +8,10 @@ cousins under its limit. Once the graph holds more than 200 links, only two node
 direction and round, so a hub binary cannot make the answer unbounded. Every look-up passes the
 caller's access, so a link the caller may not see is never followed or shown. Each step looks up
 all the binaries it expands at once (``MetadataStore.linked_many``): on OpenSearch a search per
-binary made the walk cost seconds. The steps of a round are read at once too (``expand_all``), and
-with a round's cousins go the reads of the next round's steps from what is known by then.
+binary made the walk cost seconds. The steps of a round are read at once too (``expand_all``), in
+two reads at most (links down; lineage documents up, which hold both the links to parents and the
+sources), and with a round's cousins go the reads of the next round's steps from what is known by
+then.
 """
 
 from __future__ import annotations
