@@ -460,3 +460,31 @@ def test_a_partition_from_the_template_before_briefs_is_upgraded_and_reads_sourc
             client.indices.delete_index_template(name=names.template(doc_type), ignore=404)
         client.indices.delete(index=f"azul.o.{names.partition}.*,azul.x.{names.partition}.*",
                               ignore_unavailable=True, allow_no_indices=True, expand_wildcards="all")
+
+
+@pytest.mark.opensearch
+def test_reads_of_binaries_not_named_skip_the_empty_open_index_once_a_shut_one_exists(
+        request, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Before the first binary is written only the alias has an index (its always-empty open base),
+    and reads go through it and answer nothing; afterwards they go to the shut indices alone,
+    with the answers the alias gives."""
+    from azul_metastore.security import Access
+    from tests.support.index_data import Dataset
+    from tests.support.index_stores import _opensearch
+
+    store = _opensearch(request, tmp_path, "hex")
+    try:
+        system = Access.system_access()
+        assert store.all_binary_indices() == store.alias("binary2")
+        assert store.count(None, system) == 0 and store.list_binaries(None, system, None, 5).items == []
+        store.write(Dataset(generated=10).documents)
+        store.refresh()
+        assert store.all_binary_indices() == store.names.shut("binary2") + "*"
+        assert store.client.count(index=store.names.open("binary2"))["count"] == 0
+        shut = store.count(None, system), store.list_binaries(None, system, None, 50).items, store.find(None, system)
+        monkeypatch.setattr(store, "all_binary_indices", lambda: store.alias("binary2"))
+        assert (store.count(None, system), store.list_binaries(None, system, None, 50).items,
+                store.find(None, system)) == shut
+        assert shut[0] > 0
+    finally:
+        store.close()

@@ -112,8 +112,7 @@ class OpenSearchMetadataStore:
         if not self._shut_binaries:
             pattern = self.names.shut("binary2") + "*"
             with translated("listing binary2 indices"):
-                self._shut_binaries = bool(self.client.indices.get(index=pattern, allow_no_indices=True,
-                                                                   ignore_unavailable=True))
+                self._shut_binaries = bool(self.client.indices.exists(index=pattern, allow_no_indices=False))
             if not self._shut_binaries:
                 return self.alias("binary2")
         return self.names.shut("binary2") + "*"
