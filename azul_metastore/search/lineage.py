@@ -108,7 +108,8 @@ class _Walk:
             self._reads_apart(linked.get("parents", []), sourced)
             return planned
         for todo in sourced:
-            self._learn_sources(todo, [doc for doc in lineage if doc["sha256"] in todo][:SOURCE_DOCS * len(todo)])
+            mine = set(todo)
+            self._learn_sources(todo, [doc for doc in lineage if doc["sha256"] in mine][:SOURCE_DOCS * len(todo)])
         return planned
 
     def _read_lineage(self, binaries: list[str]) -> list[dict[str, Any]] | None:
