@@ -197,3 +197,21 @@ def test_a_round_read_ahead_with_the_cousins_before_it_reads_nothing(store: Meta
     gathers = _reading_gathers(store, monkeypatch)
     assert lineage.nearby(store, focus, system, "yes") == expected
     assert gathers[0] == 3
+
+
+def test_a_binarys_documents_come_in_one_order_whichever_read_takes_them(store: MetadataStore, dataset) -> None:
+    """Link documents equal to the millisecond but not to the microsecond: the newest is decided by
+    the index's date (milliseconds) and the tie by the index's order, in a read of one search (a
+    limit) and in a read of every document alike, so the link a walk keeps from a large step's
+    lineage read is the one ``linked_many`` keeps."""
+    child, parent = sha256_of("tie-child"), sha256_of("tie-parent")
+    events = [binary_event(sha256=child, action="extracted", parent=parent, author=f"unzip{i}",
+                           timestamp=f"2024-01-01T00:00:00.000{i}00+00:00") for i in (1, 9, 5)]
+    store.write([doc for event in events for doc in dataset.binary(event)])
+    system = dataset.access("system")
+    every = store.documents([child], system, actions=lineage._LINEAGE_ACTIONS, fields=lineage._LINK_FIELDS)
+    one_search = store.documents([child], system, actions=lineage._LINEAGE_ACTIONS, limit=10,
+                                 fields=lineage._LINK_FIELDS)
+    assert len(every) == 3 and every == one_search
+    linked = store.linked_many([child], system, "parents", lineage.PER_NODE, lineage._LINK_FIELDS)[child]
+    assert lineage._parent_links(every) == linked

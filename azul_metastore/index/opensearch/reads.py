@@ -289,9 +289,12 @@ def documents(store: OpenSearchMetadataStore, sha256s: Sequence[str], access: Ac
         body = {"size": limit, "query": query, "sort": [{"timestamp": "desc"}], **brief.request(store.briefs, fields)}
         return [brief.source(h, fields)
                 for h in search(store, "binary2", body, "reading documents", sha256s)["hits"]["hits"]]
-    docs = [h["_source"] for h in fetch(store, query, "reading documents", source=list(fields) or True,
-                                        sha256s=sha256s)]
-    docs.sort(key=lambda d: d.get("timestamp") or "", reverse=True)
+    # newest first by the indexed date (to the millisecond), as the search above sorts: ties keep the
+    # index's order there and here, so a binary's documents come in one order whichever read took them
+    rows = fetch(store, query, "reading documents", source=list(fields) or True, values=["timestamp"],
+                 sha256s=sha256s)
+    rows.sort(key=lambda row: int(row.get("timestamp") or 0), reverse=True)
+    docs = [row["_source"] for row in rows]
     return docs[:limit] if limit else docs
 
 
