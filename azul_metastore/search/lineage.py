@@ -128,11 +128,8 @@ class _Walk:
         docs = self.index.documents(binaries, self.access, actions=_LINEAGE_ACTIONS, limit=limit, fields=_LINK_FIELDS)
         if len(docs) >= limit:
             return None
-        mine: dict[str, list[dict[str, Any]]] = {sha: [] for sha in binaries}
-        for doc in docs:
-            mine.setdefault(doc["sha256"], []).append(doc)
-        self.known_sources.update(mine)
-        self.known_links["parents"].update({sha: _parent_links(found) for sha, found in mine.items()})
+        self._learn_sources(binaries, docs)
+        self.known_links["parents"].update({sha: _parent_links(self.known_sources[sha]) for sha in binaries})
         return docs
 
     def _reads_apart(self, parents: list[str], sourced: list[list[str]]) -> None:
