@@ -278,6 +278,7 @@ class Encoder:
         body["parent"] = parent
         body["parent_track_author"] = track_authors[-2]
         body["parent_relationship"] = dict(path[-1].get("relationship") or {})
+        body["ancestors"] = _ancestors(path)
         return f"{submission_id}.{parent['sha256']}"
 
     # --- status, download and plugin events ---------------------------------------------------
@@ -305,3 +306,12 @@ class Encoder:
         except (KeyError, TypeError, AttributeError, IndexError) as exc:
             problem = f"{type(exc).__name__}: {exc}"
             raise EncodeError(f"the event is not a valid {kind} event ({problem})", "bad_shape") from exc
+
+
+def _ancestors(path: list[Mapping[str, Any]]) -> list[str]:
+    """The sha256s of the binaries a child event's path passes through above it (its parent last),
+    each once: the lineage the event recorded. A lineage walk reads with it the binaries it is
+    likely to reach several levels away in one read (``MetadataStore.lineage_paths``); a link
+    document itself names only its parent."""
+    return list(dict.fromkeys(str(node["sha256"]).lower() for node in path[:-1] if node.get("sha256")))
+

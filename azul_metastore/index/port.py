@@ -104,7 +104,26 @@ class SubmissionRow:
     filenames: list[str] = field(default_factory=list)
 
 
+@dataclass(frozen=True)
+class PathLink:
+    """A link document as its event's path recorded it: the child, its parent, and the binaries the
+    path passed through above the child (root first, the parent last), ``depth`` levels below the
+    root. Documents written before paths were kept (template 20261129 on OpenSearch) have no
+    ancestors and are not found through them."""
+
+    sha256: str
+    parent: str
+    ancestors: tuple[str, ...]
+    depth: int
+
+
 class MetadataStore(Protocol):
+    #: whether a read is a round trip to a server (OpenSearch) rather than a call in this process
+    #: (SQLite). Where it is, a caller that can guess what it will read later reads it ahead, with
+    #: what it reads now: a round trip saved is worth more than the read. Where it is not, reading
+    #: ahead only adds work.
+    round_trips: bool
+
     # --- writes (ingestors, tags, lifecycle) ---------------------------------------------------
 
     def write(self, documents: Sequence[Document]) -> None:
@@ -223,6 +242,17 @@ class MetadataStore(Protocol):
         """The first page of :meth:`linked` (``per_binary`` related binaries) for each of several
         binaries in one look-up, as a lineage walk needs them; binaries without links are left out.
         ``fields`` as for :meth:`documents`."""
+        ...
+
+    def lineage_paths(self, sha256s: Sequence[str], access: Access, limit: int) -> list[PathLink]:
+        """Visible link documents of ``sha256s`` and those whose recorded path passed through one of
+        them, by depth, child, parent and newest first; at most ``limit``.
+
+        Why: a lineage walk learns a level of links per read, and on a server each read is a round
+        trip. The paths events recorded name, in one read, the binaries likely to be reached several
+        levels up and down, which the walk then reads (exactly, with ``linked_many``) in one round
+        instead of one round per level. A recorded path is a guess of the walk, not the walk: a
+        binary extracted from two parents has its children's paths through one of them only."""
         ...
 
     def stream_sources(self, stream_sha256: str, access: Access, limit: int = 10) -> list[tuple[str, str]]:

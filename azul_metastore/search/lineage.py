@@ -11,7 +11,10 @@ all the binaries it expands at once (``MetadataStore.linked_many``): on OpenSear
 binary made the walk cost seconds. The steps of a round are read at once too (``expand_all``), in
 two reads at most (links down; lineage documents up, which hold both the links to parents and the
 sources), and with a round's cousins go the reads of the next round's steps from what is known by
-then.
+then. Where a read is a round trip (``MetadataStore.round_trips``), each read also takes the paths
+events recorded through the binaries it expands (``lineage_paths``), and the next reads take,
+exactly, the binaries those paths name several levels up and down: a chain is then read in two
+rounds, not one per level.
 """
 
 from __future__ import annotations
@@ -23,7 +26,7 @@ from functools import partial
 from itertools import islice
 from typing import Any, Literal
 
-from azul_metastore.index.port import MetadataStore
+from azul_metastore.index.port import MetadataStore, PathLink
 from azul_metastore.search.models import ReadNearby, ReadNearbyLink
 from azul_metastore.search.summary import event_source, node
 from azul_metastore.security import Access
@@ -37,6 +40,10 @@ PER_NODE = 30
 SOURCE_DOCS = 200
 ROUNDS = 10
 CROWDED = 200
+#: link documents a walk reads per guess of where it is going (``MetadataStore.lineage_paths``)
+GUESS_DOCS = 500
+#: binaries a read of the walk reads ahead on guesses, each way
+READ_AHEAD = 64
 _LINEAGE_ACTIONS = ("sourced", "extracted", "mapped")
 #: the fields of a document a link or a source of the walk is made from (its features, most of
 #: its size, are not read: on OpenSearch that took a walk's client CPU from 13.0 to 10.8 ms p50)
@@ -60,6 +67,16 @@ class _Walk:
     known_sources: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
     #: a step's binaries → what the read of that step's sources answered (cut by its limit or not)
     step_sources: dict[tuple[str, ...], list[dict[str, Any]]] = field(default_factory=dict)
+    #: whether the walk reads ahead on guesses (``MetadataStore.round_trips`` when not given)
+    guessing: bool | None = None
+    #: binaries the recorded paths read so far say the walk is likely to reach, nearest first
+    likely: dict[str, None] = field(default_factory=dict)
+    #: binaries whose recorded paths were read, or that such a read found below one
+    paths_read: set[str] = field(default_factory=set)
+
+    def __post_init__(self) -> None:
+        if self.guessing is None:
+            self.guessing = self.index.round_trips
 
     def _add(self, link: ReadNearbyLink) -> None:
         self.links.setdefault(link.id, link)
@@ -92,25 +109,66 @@ class _Walk:
                                       if s not in self.known_sources and s not in reading))
         if upcoming:
             sourced.append(upcoming)
+        paths: list[str] = []
+        # reading ahead rides along with a read the walk makes anyway: never a round trip of its own
+        if self.guessing and len(self.links) <= CROWDED and (any(linked.values()) or sourced):
+            guessed = self._ahead()
+            for direction in ("parents", "children"):
+                known = self.known_links[direction]
+                linked[direction] = list(dict.fromkeys([*linked.get(direction, ()),
+                                                         *(s for s in guessed if s not in known)]))
+            expanding = [s for todo in planned for s in todo] + [s for todo, _ in later for s in todo]
+            paths = [s for s in dict.fromkeys([*expanding, *guessed]) if s not in self.paths_read][:READ_AHEAD]
         ups = list(dict.fromkeys([*linked.get("parents", ()), *(s for todo in sourced for s in todo)]))
         downs = linked.get("children", [])
-        reads: list[Callable[[], Any]] = []
+        reads: dict[str, Callable[[], Any]] = {}
         if downs:
-            reads.append(partial(self.index.linked_many, downs, self.access, "children", PER_NODE, _LINK_FIELDS))
+            reads["downs"] = partial(self.index.linked_many, downs, self.access, "children", PER_NODE, _LINK_FIELDS)
         if ups:
-            reads.append(partial(self._read_lineage, ups))
-        answers = self.index.gather(*reads)
+            reads["ups"] = partial(self._read_lineage, ups)
+        if paths:
+            reads["paths"] = partial(self.index.lineage_paths, paths, self.access, GUESS_DOCS)
+        answers = dict(zip(reads, self.index.gather(*reads.values()), strict=True))
         if downs:
-            self.known_links["children"].update({sha: answers[0].get(sha, []) for sha in downs})
+            self.known_links["children"].update({sha: answers["downs"].get(sha, []) for sha in downs})
+        if paths:
+            self._guess(paths, answers["paths"])
         if not ups:
             return planned
-        if (lineage := answers[-1]) is None:  # cut by its limit: each read on its own
+        if (lineage := answers["ups"]) is None:  # cut by its limit: each read on its own
             self._reads_apart(linked.get("parents", []), sourced)
             return planned
         for todo in sourced:
             mine = set(todo)
             self._learn_sources(todo, [doc for doc in lineage if doc["sha256"] in mine][:SOURCE_DOCS * len(todo)])
         return planned
+
+    def _ahead(self) -> list[str]:
+        """The likely binaries not yet read both ways, nearest first, READ_AHEAD at most."""
+        parents, children = self.known_links["parents"], self.known_links["children"]
+        unread = (s for s in self.likely if s not in parents or s not in children)
+        return list(islice(unread, READ_AHEAD))
+
+    def _guess(self, binaries: list[str], links: list[PathLink]) -> None:
+        """Learn from the recorded paths of ``binaries`` where the walk is likely to go: the binaries
+        each path passed through above them (their parents first), and those found below them
+        (nearest first). The next read reads them ahead (``_ahead``), both ways.
+
+        Why: a walk learns a level of the graph per round, and on a server a round is a round trip:
+        a chain of ancestors or descendants cost a round per level, and a walk up to nine. What it
+        reads ahead it reads exactly (``linked_many``, the lineage documents), so a wrong guess
+        costs only what was read for nothing, never a different answer."""
+        mine = set(binaries)
+        found: dict[str, None] = {}
+        for link in links:
+            if link.sha256 in mine:
+                found.update(dict.fromkeys(reversed(link.ancestors)))
+            else:
+                found.update(dict.fromkeys((link.parent, link.sha256)))
+        self.paths_read.update(binaries)
+        if len(links) < GUESS_DOCS:  # every path through them was read: not read again from below
+            self.paths_read.update(link.sha256 for link in links if link.sha256 not in mine)
+        self.likely.update(dict.fromkeys(s for s in found if s not in self.likely))
 
     def _read_lineage(self, binaries: list[str]) -> list[dict[str, Any]] | None:
         """Every lineage document of ``binaries`` (newest first), learning from them their links to

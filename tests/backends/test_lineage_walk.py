@@ -16,9 +16,10 @@ from tests.support.index_stores import dataset, loaded, store  # noqa: F401 (fix
 
 
 def one_step_at_a_time(index: MetadataStore, focus: str, access, include_cousins: str) -> ReadNearby:
-    """The walk as written before its reads were overlapped: every step read and applied in turn."""
+    """The walk as written before its reads were overlapped: every step read and applied in turn,
+    nothing read ahead."""
     max_cousins, max_round = lineage.COUSINS[include_cousins]
-    walk = lineage._Walk(index, access)
+    walk = lineage._Walk(index, access, guessing=False)
     ups = walk.expand([focus], "parents")
     downs = walk.expand([focus], "children")
     cousins: set[str] = set()
@@ -67,11 +68,15 @@ def walk_counts(monkeypatch: pytest.MonkeyPatch) -> dict[str, int]:
     return counts
 
 
+@pytest.mark.parametrize("guessing", [False, True])
 @pytest.mark.parametrize("crowded", [lineage.CROWDED, 2, 5])
 @pytest.mark.parametrize("user", ["low", "high_all", "system"])
 def test_the_overlapped_walk_is_the_one_step_walk(loaded: MetadataStore, dataset, user: str, crowded: int,
-                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+                                                  guessing: bool, monkeypatch: pytest.MonkeyPatch) -> None:
+    """With or without reading ahead on recorded paths (``MetadataStore.round_trips``), whatever
+    the adapter would do."""
     monkeypatch.setattr(lineage, "CROWDED", crowded)
+    monkeypatch.setattr(loaded, "round_trips", guessing)
     access = dataset.access(user)
     binaries = sorted(Oracle(dataset.documents).binaries(dataset.access("system"), False))
     linked = 0
@@ -111,11 +116,13 @@ def test_a_step_the_walk_outgrew_is_the_one_step_walks(store: MetadataStore, dat
     assert bool(walk_counts["rereads"]) == (source_docs == 1)
 
 
-def test_a_rounds_steps_are_two_reads_at_most(loaded: MetadataStore, dataset,
+@pytest.mark.parametrize("guessing", [False, True])
+def test_a_rounds_steps_are_two_reads_at_most(loaded: MetadataStore, dataset, guessing: bool,
                                              monkeypatch: pytest.MonkeyPatch) -> None:
     """A round with cousins expands its ancestors and descendants both ways: one read of the links
-    down and one of the lineage documents up (links to parents and sources alike), not six; and
-    every walk is still the one-step walk."""
+    down and one of the lineage documents up (links to parents and sources alike), not six, and a
+    walk that reads ahead reads recorded paths with them; every walk is still the one-step walk."""
+    monkeypatch.setattr(loaded, "round_trips", guessing)
     gathered: list[int] = []
     parents_links: list[str] = []
     gather, linked_many = loaded.gather, loaded.linked_many
@@ -135,7 +142,7 @@ def test_a_rounds_steps_are_two_reads_at_most(loaded: MetadataStore, dataset,
     monkeypatch.setattr(loaded, "linked_many", counting_links)
     for focus in binaries:
         assert lineage.nearby(loaded, focus, system, "yes") == expected[focus]
-    assert max(gathered) == 2 and len(gathered) > len(binaries)
+    assert max(gathered) == 2 + guessing and len(gathered) > len(binaries)
     assert not parents_links  # read from the lineage documents, the one-step walk's included
 
 
@@ -215,3 +222,65 @@ def test_a_binarys_documents_come_in_one_order_whichever_read_takes_them(store: 
     assert len(every) == 3 and every == one_search
     linked = store.linked_many([child], system, "parents", lineage.PER_NODE, lineage._LINK_FIELDS)[child]
     assert lineage._parent_links(every) == linked
+
+
+def _chain(store: MetadataStore, dataset) -> dict[str, str]:
+    """R (submitted) → A → B → C, each event's path recording the whole chain above it; B also
+    extracted from Q, and D from B along that path; E below C is seen by MEDIUM readers only."""
+    names = {n: sha256_of(f"paths-{n}") for n in "RABCQDE"}
+    R, A, B, C, Q, D, E = (names[n] for n in "RABCQDE")
+    events = [binary_event(sha256=R, source="virustotal"),
+              binary_event(sha256=A, action="extracted", parent=R, author="unzip"),
+              binary_event(sha256=B, action="extracted", parent=A, author="unzip", above=[R]),
+              binary_event(sha256=C, action="extracted", parent=B, author="unzip", above=[R, A]),
+              binary_event(sha256=B, action="extracted", parent=Q, author="unzip", timestamp="2024-01-02T00:00:00Z"),
+              binary_event(sha256=D, action="extracted", parent=B, author="unzip", above=[Q]),
+              binary_event(sha256=E, action="extracted", parent=C, author="unzip", above=[R, A, B],
+                           security="MEDIUM REL:APPLE")]
+    store.write([doc for event in events for doc in dataset.binary(event)])
+    return names
+
+
+def test_lineage_paths_are_the_links_of_binaries_and_below_them_on_their_recorded_paths(store: MetadataStore,
+                                                                                        dataset) -> None:
+    """A binary's own links with the path above each, and every link whose path passed through
+    it, nearest the root first; a link reached through another path is not one of them, and a
+    reader sees only the links it may see."""
+    n = _chain(store, dataset)
+    R, A, B, C, Q, D, E = (n[k] for k in "RABCQDE")
+    system, low = dataset.access("system"), dataset.access("low")
+
+    def paths(sha256s, access=system, limit=100):
+        return [(link.sha256, link.parent, link.ancestors, link.depth)
+                for link in store.lineage_paths(sha256s, access, limit)]
+
+    assert paths([A]) == [(A, R, (R,), 1), (B, A, (R, A), 2), (C, B, (R, A, B), 3), (E, C, (R, A, B, C), 4)]
+    assert paths([A], low) == paths([A])[:3]  # E's link is MEDIUM
+    assert paths([B]) == sorted([(B, A, (R, A), 2), (B, Q, (Q,), 1), (C, B, (R, A, B), 3), (D, B, (Q, B), 2),
+                                 (E, C, (R, A, B, C), 4)], key=lambda row: (row[3], row[0], row[1]))
+    assert paths([Q]) == [(B, Q, (Q,), 1), (D, B, (Q, B), 2)]  # not C: its path went through A
+    assert paths([R, D]) == [(A, R, (R,), 1), (B, A, (R, A), 2), (D, B, (Q, B), 2), (C, B, (R, A, B), 3),
+                             (E, C, (R, A, B, C), 4)]
+    assert paths([B], limit=2) == paths([B])[:2]
+    assert paths([E.upper()], low) == [] and paths([]) == [] and paths([sha256_of("nothing")]) == []
+
+
+@pytest.mark.parametrize("guessing", [False, True])
+def test_a_walk_reads_ahead_where_recorded_paths_lead(store: MetadataStore, dataset, guessing: bool,
+                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    """From A, the walk goes up to R and down three levels, a round trip per level and one to find
+    nothing below the last. Reading ahead what the recorded paths name, it makes three: the focus
+    (with its paths), then everything they named, read exactly; then D, B's child on a path through
+    Q, not A, which the walk finds as before. Guessing or not, every walk is the one-step walk."""
+    n = _chain(store, dataset)
+    monkeypatch.setattr(store, "round_trips", guessing)
+    system = dataset.access("system")
+    expected = {focus: one_step_at_a_time(store, focus, system, "no") for focus in n.values()}
+    gathers = _reading_gathers(store, monkeypatch)
+    assert lineage.nearby(store, n["A"], system, "no") == expected[n["A"]]
+    assert {(link.parent, link.child) for link in expected[n["A"]].links} >= {
+        (n["R"], n["A"]), (n["A"], n["B"]), (n["B"], n["C"]), (n["C"], n["E"]), (n["B"], n["D"])}
+    assert gathers[0] == (3 if guessing else 4)
+    for focus in expected:
+        for cousins in ("no", "yes", "yes_large"):
+            assert lineage.nearby(store, focus, system, cousins) == one_step_at_a_time(store, focus, system, cousins)

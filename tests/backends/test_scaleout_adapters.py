@@ -437,6 +437,7 @@ def test_a_partition_from_the_template_before_briefs_is_upgraded_and_reads_sourc
     mapping = old["template"]["mappings"]
     mapping["_source"]["excludes"].remove(brief.FIELD)
     del mapping["properties"][brief.FIELD]
+    del mapping["properties"]["ancestors"]  # nor recorded paths (template 20261129): strict, so added or refused
     client.indices.put_index_template(name=names.template("binary2"), body=old)
     client.indices.create(index=names.binary("ab" * 32))
     assert not client.indices.get_settings(index=names.binary("ab" * 32), name="index.sort.*")
@@ -445,7 +446,8 @@ def test_a_partition_from_the_template_before_briefs_is_upgraded_and_reads_sourc
         upgraded = OpenSearchMetadataStore(client, names.partition, binary_layout="single", initialise=False,
                                            open_labels=fresh.open_labels, enforced=fresh.enforced)
         assert not upgraded.briefs and fresh.briefs
-        documents = Dataset(generated=12).documents
+        dataset = Dataset(generated=12)
+        documents = dataset.documents
         for store in (upgraded, fresh):
             store.write(documents)
             store.refresh()
@@ -455,6 +457,10 @@ def test_a_partition_from_the_template_before_briefs_is_upgraded_and_reads_sourc
                    for hit in stored["hits"]["hits"])
         assert _few_field_reads(upgraded) == _few_field_reads(fresh)
         assert _finds(upgraded) == _finds(fresh)  # unsorted and sorted
+        system = dataset.access("system")
+        everything = sorted({doc.body["sha256"] for doc in documents if doc.body.get("parent")})
+        below = upgraded.lineage_paths(everything, system, 1000)
+        assert below and below == fresh.lineage_paths(everything, system, 1000) and all(p.ancestors for p in below)
     finally:
         for doc_type in ("binary2", "status", "plugin", "annotation", "tombstone"):
             client.indices.delete_index_template(name=names.template(doc_type), ignore=404)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import copy
 import hashlib
 import json
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -33,8 +34,10 @@ def binary_event(
     parent: str | None = None,
     features: list[dict[str, Any]] | None = None,
     pad: int = 0,
+    above: Sequence[str] = (),
 ) -> dict[str, Any]:
-    """A valid binary event; ``parent`` makes it a child (extracted/mapped) of that sha256."""
+    """A valid binary event; ``parent`` makes it a child (extracted/mapped) of that sha256, and
+    ``above`` (root first) names the binaries its path passed through above the parent."""
     sha256 = sha256 or sha256_of(f"{author}{action}{timestamp}{parent}")
     category = "user" if action == "sourced" else "plugin"
     node = {
@@ -52,6 +55,13 @@ def binary_event(
             "author": {"name": "uploader", "category": "user"},
         }
         path = [root, node]
+        if above:
+            nodes = [{"sha256": sha, "action": "extracted", "timestamp": timestamp,
+                      "author": {"name": "unzip", "category": "plugin", "version": "1"}} for sha in above]
+            nodes[0].update({"action": "sourced", "author": {"name": "uploader", "category": "user"}})
+            root["action"] = "extracted"
+            root["author"] = {"name": "unzip", "category": "plugin", "version": "1"}
+            path = [*nodes, root, node]
     streams = []
     if action in ("sourced", "extracted", "augmented"):
         streams.append({"label": "content", "sha256": sha256, "size": 10, "file_format": "text/plain"})

@@ -30,6 +30,7 @@ from azul_metastore.index.opensearch.client import translated
 from azul_metastore.index.opensearch.templates import DOC_TYPES, BinaryLayout, IndexNames, Templates
 from azul_metastore.index.port import (
     Page,
+    PathLink,
     PivotResult,
     ReferenceGroup,
     Selector,
@@ -66,6 +67,9 @@ class OpenSearchMetadataStore:
     no more than those (plus enforced TLPs) go to the open indices, the rest to the DLS-protected
     shut ones (§4.1). ``enforced`` are the safe labels of enforced TLPs.
     """
+
+    #: every read is a request to the node (``MetadataStore.round_trips``)
+    round_trips = True
 
     def __init__(self, client: OpenSearch, partition: str, *, shards: int = 1, replicas: int = 0,
                  open_labels: frozenset[str] = frozenset(), enforced: frozenset[str] = frozenset(),
@@ -382,6 +386,9 @@ class OpenSearchMetadataStore:
     def linked(self, sha256: str, access: Access, direction: Literal["children", "parents"],
                after: str | None, limit: int) -> Page:
         return reads.linked(self, sha256, access, direction, after, limit)
+
+    def lineage_paths(self, sha256s: Sequence[str], access: Access, limit: int) -> list[PathLink]:
+        return reads.lineage_paths(self, sha256s, access, limit)
 
     def linked_many(self, sha256s: Sequence[str], access: Access, direction: Literal["children", "parents"],
                     per_binary: int, fields: Sequence[str] = ()) -> dict[str, list[dict[str, Any]]]:

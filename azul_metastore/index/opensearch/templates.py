@@ -67,8 +67,9 @@ from azul_metastore.index.opensearch.client import translated
 log = logging.getLogger(__name__)
 
 DOC_TYPES = ("binary2", "status", "plugin", "annotation", "tombstone")
-#: bumped whenever a mapping changes (20261127 added ``brief``; 20261128 sorts binary2 by sha256)
-TEMPLATE_VERSION = 20261128
+#: bumped whenever a mapping changes (20261127 added ``brief``; 20261128 sorts binary2 by sha256;
+#: 20261129 added ``ancestors``)
+TEMPLATE_VERSION = 20261129
 #: the oldest template version ``force-update-templates`` can upgrade in place (it can only add
 #: fields); a partition made with an older one needs a new partition and a reingest (§1.4).
 #: 20261126 changed field types (``tlsh_vector``) and removed fields.
@@ -201,6 +202,8 @@ def binary2_mapping() -> dict[str, Any]:
         "parent": node,
         "parent_track_author": _KW,
         "parent_relationship": {"type": "object", "dynamic": False},
+        # the binaries a child's path passed through (``MetadataStore.lineage_paths``)
+        "ancestors": _KW,
         # the document without its features, for reads of a few fields (``brief.py``)
         "brief": {"type": "keyword", "index": False, "doc_values": False, "store": True},
     }

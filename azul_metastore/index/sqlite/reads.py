@@ -9,10 +9,10 @@ from typing import TYPE_CHECKING, Any, Literal
 import orjson
 
 from azul_metastore.errors import InvalidInput
-from azul_metastore.index.port import FeatureValueRow, Page, Selector
+from azul_metastore.index.port import FeatureValueRow, Page, PathLink, Selector
 from azul_metastore.index.sqlite import bodies
 from azul_metastore.index.sqlite.compiler import Compiler
-from azul_metastore.index.sqlite.terms import HASH_KINDS, hash_query, token, value_token
+from azul_metastore.index.sqlite.terms import ANCESTOR, HASH_KINDS, hash_query, hash_token, is_hex, token, value_token
 from azul_metastore.query.ast import And, Node
 from azul_metastore.security import Access
 
@@ -230,6 +230,30 @@ def linked(store: SqliteMetadataStore, sha256: str, access: Access, direction: L
         ).fetchone()
         items.append(bodies.unpack(body[0]))
     return Page(items, related[-1][0] if related else None, total)
+
+
+def lineage_paths(store: SqliteMetadataStore, sha256s: Sequence[str], access: Access, limit: int) -> list[PathLink]:
+    """Link documents of ``sha256s`` (by binary) and below them (by their ``ancestor`` tokens, which
+    may also match a binary sharing the first 16 digits: each is checked against the document)."""
+    wanted = sorted({s.lower() for s in sha256s if is_hex(s.lower())})
+    if not wanted or limit < 1:
+        return []
+    marks = ",".join("?" * len(wanted))
+    sql = (f"SELECT b.sha256, p.sha256, d.depth, d.body FROM docs d JOIN binaries b ON b.id = d.binary_id"
+           f" JOIN binaries p ON p.id = d.parent_id WHERE d.id IN ("
+           f"SELECT x.id FROM docs x JOIN binaries bx ON bx.id = x.binary_id WHERE bx.sha256 IN ({marks})"
+           f" UNION SELECT rowid FROM terms WHERE terms MATCH ?) AND {_in(store.allowed(access))}"
+           " ORDER BY d.depth, b.sha256, p.sha256, d.ts DESC, d.id DESC")
+    expression = " OR ".join(t for s in wanted if (t := hash_token(ANCESTOR, s)))
+    mine = set(wanted)
+    out: list[PathLink] = []
+    for child, parent, depth, body in store._db().execute(sql, [*wanted, expression]):
+        ancestors = tuple(bodies.unpack(body).get("ancestors") or ())
+        if child in mine or mine.intersection(ancestors):
+            out.append(PathLink(child, parent, ancestors, depth or 0))
+            if len(out) == limit:
+                break
+    return out
 
 
 def stream_sources(store: SqliteMetadataStore, stream_sha256: str, access: Access,

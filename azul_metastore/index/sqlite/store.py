@@ -19,7 +19,7 @@ import orjson
 import azul_metastore.index.sqlite.reads_binaries as reads_binaries
 from azul_metastore.index.documents import Document
 from azul_metastore.index.numbers import as_number
-from azul_metastore.index.port import Page, PivotResult, ReferenceGroup, Selector, SortKey, StatusCount
+from azul_metastore.index.port import Page, PathLink, PivotResult, ReferenceGroup, Selector, SortKey, StatusCount
 from azul_metastore.index.sqlite import bodies, lifecycle, reads, reads_features
 from azul_metastore.index.sqlite.schema import migrate
 from azul_metastore.index.sqlite.terms import TermCache, searchable, tokens_and_values
@@ -58,6 +58,9 @@ def _doc_tokens(body: bytes) -> str:
 
 class SqliteMetadataStore:
     """The MetadataStore port on one SQLite file."""
+
+    #: a read is a call into SQLite in this process (``MetadataStore.round_trips``)
+    round_trips = False
 
     def __init__(self, path: Path, cache_mb: int = 1024) -> None:
         self.path = Path(path)
@@ -429,6 +432,9 @@ class SqliteMetadataStore:
     def linked(self, sha256: str, access: Access, direction: Literal["children", "parents"],
                after: str | None, limit: int) -> Page:
         return reads.linked(self, sha256, access, direction, after, limit)
+
+    def lineage_paths(self, sha256s: Sequence[str], access: Access, limit: int) -> list[PathLink]:
+        return reads.lineage_paths(self, sha256s, access, limit)
 
     def linked_many(self, sha256s: Sequence[str], access: Access, direction: Literal["children", "parents"],
                     per_binary: int, fields: Sequence[str] = ()) -> dict[str, list[dict[str, Any]]]:

@@ -58,6 +58,9 @@ HASH_KINDS = ("md5", "sha1", "sha512")
 HASH_TOKEN_DIGITS = 16
 #: document fields that are key tokens (hashed, as value tokens are)
 TRACKING_FIELDS = ("track_source_references", "track_link")
+#: the token prefix of the binaries a child's path passed through (``ancestors``), kept as a hash
+#: token is: a walk looks documents up by them (``lineage_paths``), nothing lists them
+ANCESTOR = "ancestor"
 _HEX = frozenset("0123456789abcdef")
 
 
@@ -114,6 +117,10 @@ def key_tokens(doc: Mapping[str, Any]) -> list[str]:
         value = doc.get(field)
         if value:
             out.append(token(field, value))
+    for sha256 in doc.get("ancestors") or ():
+        tok = hash_token(ANCESTOR, sha256)
+        if tok:
+            out.append(tok)
     return out
 
 

@@ -123,12 +123,12 @@ def test_generated_events_by_action(encoder: Encoder, generated: dict[str, list[
             assert docs.metadata.id == submission_id
             check_submission(body, event, max(0, len(path) - 2))
             assert body["datastreams"] and all(ds["label"] != "content" for ds in body["datastreams"])
-            assert "parent" not in body
+            assert "parent" not in body and "ancestors" not in body
         elif action == "sourced":
             assert docs.metadata.id == submission_id
             check_submission(body, event, len(path) - 1)
             assert [ds["label"] for ds in body["datastreams"]] == ["content"]
-            assert "parent" not in body
+            assert "parent" not in body and "ancestors" not in body
         else:
             check_submission(body, event, len(path) - 1)
             if len(path) >= 2:
@@ -138,6 +138,8 @@ def test_generated_events_by_action(encoder: Encoder, generated: dict[str, list[
                 assert body["parent_track_author"] == event["track_authors"][-2]
                 assert body["parent_relationship"] == path[-1].get("relationship", {})
                 assert body["parent"]["sha256"] == parent["sha256"]
+                # the path above the binary, root first (a walk's guess of where it goes: lineage.py)
+                assert body["ancestors"] == list(dict.fromkeys(n["sha256"].lower() for n in path[:-1]))
                 p_author = parent["author"]
                 assert body["parent"]["encoded"] == {
                     "sha256_author_action": f"{parent['sha256']}.{p_author.get('category', '')}."

@@ -41,3 +41,22 @@ def test_hashes_sharing_the_token_digits_are_told_apart(tmp_path: Path) -> None:
     assert found(f"md5:{SHARED}") == set()  # a prefix matches only as one
     assert store.lookup_hashes([FIRST, SECOND], system) == {FIRST: [sha("first")], SECOND: [sha("second")]}
     store.close()
+
+
+def test_paths_through_binaries_sharing_the_token_digits_are_told_apart(tmp_path: Path) -> None:
+    """The ``ancestor`` tokens of two parents whose sha256s share the digits a token keeps are one
+    token: the links below each are told apart by the ancestors the document keeps."""
+    dataset = Dataset(generated=0)
+    parents = {name: SHARED + name[0] * 48 for name in ("aaa", "bbb")}
+    events = []
+    for name, parent in parents.items():
+        events.append(binary_event(sha256=sha(f"child-{name}"), action="extracted", parent=parent, author="unzip"))
+        events.append(binary_event(sha256=sha(f"grandchild-{name}"), action="extracted",
+                                   parent=sha(f"child-{name}"), author="unzip", above=[parent]))
+    store = SqliteMetadataStore(tmp_path / "index.sqlite3", cache_mb=16)
+    store.write([doc for event in events for doc in dataset.binary(event)])
+    system = dataset.access("system")
+    assert hash_token("ancestor", parents["aaa"]) == hash_token("ancestor", parents["bbb"])
+    below = {(link.sha256, link.parent) for link in store.lineage_paths([parents["aaa"]], system, 100)}
+    assert below == {(sha("child-aaa"), parents["aaa"]), (sha("grandchild-aaa"), sha("child-aaa"))}
+    store.close()
