@@ -311,7 +311,7 @@ class Encoder:
 def _ancestors(path: list[Mapping[str, Any]]) -> list[str]:
     """The sha256s of the binaries a child event's path passes through above it (its parent last),
     each once: the lineage the event recorded. A lineage walk reads with it the binaries it is
-    likely to reach several levels away in one read (``MetadataStore.lineage_paths``); a link
+    likely to reach several levels away in one read (``MetadataStore.lineage_below``); a link
     document itself names only its parent."""
     return list(dict.fromkeys(str(node["sha256"]).lower() for node in path[:-1] if node.get("sha256")))
 

@@ -104,19 +104,6 @@ class SubmissionRow:
     filenames: list[str] = field(default_factory=list)
 
 
-@dataclass(frozen=True)
-class PathLink:
-    """A link document as its event's path recorded it: the child, its parent, and the binaries the
-    path passed through above the child (root first, the parent last), ``depth`` levels below the
-    root. Documents written before paths were kept (template 20261129 on OpenSearch) have no
-    ancestors and are not found through them."""
-
-    sha256: str
-    parent: str
-    ancestors: tuple[str, ...]
-    depth: int
-
-
 class MetadataStore(Protocol):
     #: whether a read is a round trip to a server (OpenSearch) rather than a call in this process
     #: (SQLite). Where it is, a caller that can guess what it will read later reads it ahead, with
@@ -244,15 +231,20 @@ class MetadataStore(Protocol):
         ``fields`` as for :meth:`documents`."""
         ...
 
-    def lineage_paths(self, sha256s: Sequence[str], access: Access, limit: int) -> list[PathLink]:
-        """Visible link documents of ``sha256s`` and those whose recorded path passed through one of
-        them, by depth, child, parent and newest first; at most ``limit``.
+    def lineage_below(self, parents: Sequence[str], through: Sequence[str], access: Access, limit: int,
+                      fields: Sequence[str] = ()) -> list[dict[str, Any]]:
+        """Visible link documents naming one of ``parents`` as their parent, or whose recorded path
+        (``ancestors``) passed through one of ``through``; by parent, child and newest first, the
+        order :meth:`linked_many` reads a binary's children in; at most ``limit``. ``fields`` as for
+        :meth:`documents`. Documents written before paths were kept (template 20261129 on
+        OpenSearch) have no ancestors and are found by their parent only.
 
         Why: a lineage walk learns a level of links per read, and on a server each read is a round
-        trip. The paths events recorded name, in one read, the binaries likely to be reached several
-        levels up and down, which the walk then reads (exactly, with ``linked_many``) in one round
-        instead of one round per level. A recorded path is a guess of the walk, not the walk: a
-        binary extracted from two parents has its children's paths through one of them only."""
+        trip. In the read of the children of the binaries it expands, the paths events recorded
+        through them name the binaries it is likely to reach several levels down, which it then
+        reads (exactly) in one round instead of one round per level. A recorded path is a guess,
+        not the walk: a binary extracted from two parents has its children's paths through one of
+        them only."""
         ...
 
     def stream_sources(self, stream_sha256: str, access: Access, limit: int = 10) -> list[tuple[str, str]]:

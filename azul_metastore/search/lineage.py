@@ -11,22 +11,22 @@ all the binaries it expands at once (``MetadataStore.linked_many``): on OpenSear
 binary made the walk cost seconds. The steps of a round are read at once too (``expand_all``), in
 two reads at most (links down; lineage documents up, which hold both the links to parents and the
 sources), and with a round's cousins go the reads of the next round's steps from what is known by
-then. Where a read is a round trip (``MetadataStore.round_trips``), each read also takes the paths
-events recorded through the binaries it expands (``lineage_paths``), and the next reads take,
-exactly, the binaries those paths name several levels up and down: a chain is then read in two
-rounds, not one per level.
+then. Where a read is a round trip (``MetadataStore.round_trips``), the read of children also takes
+the link documents whose recorded path passed through them (``lineage_below``), the read up the
+paths above, and the next reads take, exactly, the binaries those paths name several levels up and
+down: a chain is then read in two rounds, not one per level.
 """
 
 from __future__ import annotations
 
 import heapq
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from functools import partial
 from itertools import islice
 from typing import Any, Literal
 
-from azul_metastore.index.port import MetadataStore, PathLink
+from azul_metastore.index.port import MetadataStore
 from azul_metastore.search.models import ReadNearby, ReadNearbyLink
 from azul_metastore.search.summary import event_source, node
 from azul_metastore.security import Access
@@ -40,7 +40,7 @@ PER_NODE = 30
 SOURCE_DOCS = 200
 ROUNDS = 10
 CROWDED = 200
-#: link documents a walk reads per guess of where it is going (``MetadataStore.lineage_paths``)
+#: link documents of a read of children with the paths through them (``MetadataStore.lineage_below``)
 GUESS_DOCS = 500
 #: binaries a read of the walk reads ahead on guesses, each way
 READ_AHEAD = 64
@@ -48,7 +48,8 @@ _LINEAGE_ACTIONS = ("sourced", "extracted", "mapped")
 #: the fields of a document a link or a source of the walk is made from (its features, most of
 #: its size, are not read: on OpenSearch that took a walk's client CPU from 13.0 to 10.8 ms p50)
 _LINK_FIELDS = ("sha256", "action", "timestamp", "author", "sha256_author_action", "parent", "parent_relationship",
-                "file_format", "size", "filename", "track_link", "depth", "source", "track_source_references")
+                "file_format", "size", "filename", "track_link", "depth", "source", "track_source_references",
+                "ancestors")
 Direction = Literal["parents", "children"]
 
 
@@ -109,35 +110,36 @@ class _Walk:
                                       if s not in self.known_sources and s not in reading))
         if upcoming:
             sourced.append(upcoming)
-        paths: list[str] = []
         # reading ahead rides along with a read the walk makes anyway: never a round trip of its own
-        if self.guessing and len(self.links) <= CROWDED and (any(linked.values()) or sourced):
+        guessing = bool(self.guessing and len(self.links) <= CROWDED and (any(linked.values()) or sourced))
+        if guessing:  # both ways: an ancestor is expanded down for cousins, a descendant up
             guessed = self._ahead()
             for direction in ("parents", "children"):
                 known = self.known_links[direction]
                 linked[direction] = list(dict.fromkeys([*linked.get(direction, ()),
                                                          *(s for s in guessed if s not in known)]))
-            expanding = [s for todo in planned for s in todo] + [s for todo, _ in later for s in todo]
-            paths = [s for s in dict.fromkeys([*expanding, *guessed]) if s not in self.paths_read][:READ_AHEAD]
         ups = list(dict.fromkeys([*linked.get("parents", ()), *(s for todo in sourced for s in todo)]))
         downs = linked.get("children", [])
+        through = [s for s in downs if s not in self.paths_read][:READ_AHEAD] if guessing else []
         reads: dict[str, Callable[[], Any]] = {}
-        if downs:
+        if downs and guessing:
+            reads["downs"] = partial(self.index.lineage_below, downs, through, self.access, GUESS_DOCS, _LINK_FIELDS)
+        elif downs:
             reads["downs"] = partial(self.index.linked_many, downs, self.access, "children", PER_NODE, _LINK_FIELDS)
         if ups:
             reads["ups"] = partial(self._read_lineage, ups)
-        if paths:
-            reads["paths"] = partial(self.index.lineage_paths, paths, self.access, GUESS_DOCS)
         answers = dict(zip(reads, self.index.gather(*reads.values()), strict=True))
-        if downs:
+        if downs and guessing:
+            self._learn_below(downs, through, answers["downs"])
+        elif downs:
             self.known_links["children"].update({sha: answers["downs"].get(sha, []) for sha in downs})
-        if paths:
-            self._guess(paths, answers["paths"])
         if not ups:
             return planned
         if (lineage := answers["ups"]) is None:  # cut by its limit: each read on its own
             self._reads_apart(linked.get("parents", []), sourced)
             return planned
+        if guessing:  # the paths above the binaries read up
+            self._likely(a for doc in lineage for a in reversed(doc.get("ancestors") or ()))
         for todo in sourced:
             mine = set(todo)
             self._learn_sources(todo, [doc for doc in lineage if doc["sha256"] in mine][:SOURCE_DOCS * len(todo)])
@@ -149,26 +151,40 @@ class _Walk:
         unread = (s for s in self.likely if s not in parents or s not in children)
         return list(islice(unread, READ_AHEAD))
 
-    def _guess(self, binaries: list[str], links: list[PathLink]) -> None:
-        """Learn from the recorded paths of ``binaries`` where the walk is likely to go: the binaries
-        each path passed through above them (their parents first), and those found below them
-        (nearest first). The next read reads them ahead (``_ahead``), both ways.
+    def _likely(self, binaries: Iterable[str]) -> None:
+        for sha in binaries:
+            self.likely.setdefault(sha)
 
-        Why: a walk learns a level of the graph per round, and on a server a round is a round trip:
-        a chain of ancestors or descendants cost a round per level, and a walk up to nine. What it
-        reads ahead it reads exactly (``linked_many``, the lineage documents), so a wrong guess
-        costs only what was read for nothing, never a different answer."""
-        mine = set(binaries)
-        found: dict[str, None] = {}
-        for link in links:
-            if link.sha256 in mine:
-                found.update(dict.fromkeys(reversed(link.ancestors)))
-            else:
-                found.update(dict.fromkeys((link.parent, link.sha256)))
-        self.paths_read.update(binaries)
-        if len(links) < GUESS_DOCS:  # every path through them was read: not read again from below
-            self.paths_read.update(link.sha256 for link in links if link.sha256 not in mine)
-        self.likely.update(dict.fromkeys(s for s in found if s not in self.likely))
+    def _learn_below(self, downs: list[str], through: list[str], docs: list[dict[str, Any]]) -> None:
+        """Learn the links to children of ``downs`` from their read with the paths through
+        ``through`` (``lineage_below``), and from those paths where the walk is likely to go.
+
+        The links of a binary are what ``linked_many`` answers for it: the read orders documents as
+        that one does (parent, child, newest first), so the first of each child is the one it keeps.
+        When the read was cut by its limit, the binaries from the last parent it reached on are
+        read on their own (a hub and its thousands of children, say).
+
+        Why guess: a walk learns a level of the graph per round, and on a server a round is a round
+        trip; a chain of descendants cost a round per level, and a walk up to nine. What is read
+        ahead on a guess is read exactly, so a wrong guess costs only what was read for nothing,
+        never a different answer."""
+        last = docs[-1]["parent"]["sha256"] if len(docs) >= GUESS_DOCS else None
+        pages: dict[str, list[dict[str, Any]]] = {sha: [] for sha in downs if last is None or sha < last}
+        for doc in docs:
+            page = pages.get(doc["parent"]["sha256"])
+            if page is None or (page and page[-1]["sha256"] == doc["sha256"]) or len(page) == PER_NODE:
+                continue  # not asked about, an older link to the same child, or past the page
+            page.append(doc)
+        self.known_links["children"].update(pages)
+        if unread := [sha for sha in downs if sha not in pages]:
+            more = self.index.linked_many(unread, self.access, "children", PER_NODE, _LINK_FIELDS)
+            self.known_links["children"].update({sha: more.get(sha, []) for sha in unread})
+        mine = set(through)
+        below = sorted((doc for doc in docs if mine.intersection(doc.get("ancestors") or ())),
+                       key=lambda doc: doc.get("depth") or 0)
+        self.paths_read.update(through)
+        self.paths_read.update(doc["sha256"] for doc in below)
+        self._likely(sha for doc in below for sha in (doc["parent"]["sha256"], doc["sha256"]))
 
     def _read_lineage(self, binaries: list[str]) -> list[dict[str, Any]] | None:
         """Every lineage document of ``binaries`` (newest first), learning from them their links to

@@ -18,7 +18,7 @@ from azul_metastore.errors import InvalidInput
 from azul_metastore.index.opensearch import batching, brief
 from azul_metastore.index.opensearch.client import translated
 from azul_metastore.index.opensearch.compiler import QueryCompiler, has_child, security_filter, visible
-from azul_metastore.index.port import Page, PathLink, Selector
+from azul_metastore.index.port import Page, Selector
 from azul_metastore.query.ast import And, Node
 from azul_metastore.security import Access
 
@@ -367,26 +367,22 @@ def linked_many(store: OpenSearchMetadataStore, sha256s: Sequence[str], access: 
     return found
 
 
-def lineage_paths(store: OpenSearchMetadataStore, sha256s: Sequence[str], access: Access,
-                  limit: int) -> list[PathLink]:
-    """One search of every binary2 index (the documents below a binary are routed by their own
-    sha256s), reading each hit's brief: ``ancestors`` in path order, which doc values (sorted)
-    would not keep."""
-    wanted = sorted({s.lower() for s in sha256s})
-    if not wanted or limit < 1:
+def lineage_below(store: OpenSearchMetadataStore, parents: Sequence[str], through: Sequence[str], access: Access,
+                  limit: int, fields: Sequence[str]) -> list[dict[str, Any]]:
+    """One search of every binary2 index (documents are routed by their own sha256s), sorted as
+    :func:`linked_many`'s children are, so that ties (equal to the millisecond) fall alike."""
+    clauses: list[Query] = []
+    if parents:
+        clauses.append({"terms": {"parent.sha256": sorted({s.lower() for s in parents})}})
+    if through:
+        clauses.append({"terms": {"ancestors": sorted({s.lower() for s in through})}})
+    if not clauses or limit < 1:
         return []
-    named = {"bool": {"should": [{"terms": {"sha256": wanted}}, {"terms": {"ancestors": wanted}}],
-                      "minimum_should_match": 1}}
-    fields = ["sha256", "parent", "ancestors", "depth"]
-    query = visible(access, METADATA, {"exists": {"field": "parent.sha256"}}, named)
+    query = visible(access, METADATA, {"bool": {"should": clauses, "minimum_should_match": 1}})
+    mine, other = _link_fields("children")
     body = {"size": min(limit, WINDOW), "query": query, **brief.request(store.briefs, fields),
-            "sort": [{"depth": "asc"}, {"sha256": "asc"}, {"parent.sha256": "asc"}, {"timestamp": "desc"}]}
-    out = []
-    for hit in search(store, "binary2", body, "reading lineage paths")["hits"]["hits"]:
-        doc = brief.source(hit, fields)
-        out.append(PathLink(doc["sha256"], doc["parent"]["sha256"], tuple(doc.get("ancestors") or ()),
-                            doc.get("depth") or 0))
-    return out
+            "sort": [{mine: "asc"}, {other: "asc"}, {"timestamp": "desc"}]}
+    return [brief.source(hit, fields) for hit in search(store, "binary2", body, "reading links below")["hits"]["hits"]]
 
 
 def _link_fields(direction: Literal["children", "parents"]) -> tuple[str, str]:

@@ -30,7 +30,6 @@ from azul_metastore.index.opensearch.client import translated
 from azul_metastore.index.opensearch.templates import DOC_TYPES, BinaryLayout, IndexNames, Templates
 from azul_metastore.index.port import (
     Page,
-    PathLink,
     PivotResult,
     ReferenceGroup,
     Selector,
@@ -387,8 +386,9 @@ class OpenSearchMetadataStore:
                after: str | None, limit: int) -> Page:
         return reads.linked(self, sha256, access, direction, after, limit)
 
-    def lineage_paths(self, sha256s: Sequence[str], access: Access, limit: int) -> list[PathLink]:
-        return reads.lineage_paths(self, sha256s, access, limit)
+    def lineage_below(self, parents: Sequence[str], through: Sequence[str], access: Access, limit: int,
+                      fields: Sequence[str] = ()) -> list[dict[str, Any]]:
+        return reads.lineage_below(self, parents, through, access, limit, fields)
 
     def linked_many(self, sha256s: Sequence[str], access: Access, direction: Literal["children", "parents"],
                     per_binary: int, fields: Sequence[str] = ()) -> dict[str, list[dict[str, Any]]]:

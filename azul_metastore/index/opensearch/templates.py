@@ -202,7 +202,7 @@ def binary2_mapping() -> dict[str, Any]:
         "parent": node,
         "parent_track_author": _KW,
         "parent_relationship": {"type": "object", "dynamic": False},
-        # the binaries a child's path passed through (``MetadataStore.lineage_paths``)
+        # the binaries a child's path passed through (``MetadataStore.lineage_below``)
         "ancestors": _KW,
         # the document without its features, for reads of a few fields (``brief.py``)
         "brief": {"type": "keyword", "index": False, "doc_values": False, "store": True},

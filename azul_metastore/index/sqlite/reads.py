@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any, Literal
 import orjson
 
 from azul_metastore.errors import InvalidInput
-from azul_metastore.index.port import FeatureValueRow, Page, PathLink, Selector
+from azul_metastore.index.port import FeatureValueRow, Page, Selector
 from azul_metastore.index.sqlite import bodies
 from azul_metastore.index.sqlite.compiler import Compiler
 from azul_metastore.index.sqlite.terms import ANCESTOR, HASH_KINDS, hash_query, hash_token, is_hex, token, value_token
@@ -232,28 +232,34 @@ def linked(store: SqliteMetadataStore, sha256: str, access: Access, direction: L
     return Page(items, related[-1][0] if related else None, total)
 
 
-def lineage_paths(store: SqliteMetadataStore, sha256s: Sequence[str], access: Access, limit: int) -> list[PathLink]:
-    """Link documents of ``sha256s`` (by binary) and below them (by their ``ancestor`` tokens, which
-    may also match a binary sharing the first 16 digits: each is checked against the document)."""
-    wanted = sorted({s.lower() for s in sha256s if is_hex(s.lower())})
-    if not wanted or limit < 1:
+def lineage_below(store: SqliteMetadataStore, parents: Sequence[str], through: Sequence[str], access: Access,
+                  limit: int, fields: Sequence[str]) -> list[dict[str, Any]]:
+    """Link documents by parent, and by their ``ancestor`` tokens, which may also match a binary
+    sharing the first 16 digits: each is checked against the document's own ancestors."""
+    named = sorted({s.lower() for s in parents})
+    paths = sorted({s.lower() for s in through if is_hex(s.lower())})
+    if not (named or paths) or limit < 1:
         return []
-    marks = ",".join("?" * len(wanted))
-    sql = (f"SELECT b.sha256, p.sha256, d.depth, d.body FROM docs d JOIN binaries b ON b.id = d.binary_id"
-           f" JOIN binaries p ON p.id = d.parent_id WHERE d.id IN ("
-           f"SELECT x.id FROM docs x JOIN binaries bx ON bx.id = x.binary_id WHERE bx.sha256 IN ({marks})"
-           f" UNION SELECT rowid FROM terms WHERE terms MATCH ?) AND {_in(store.allowed(access))}"
-           " ORDER BY d.depth, b.sha256, p.sha256, d.ts DESC, d.id DESC")
-    expression = " OR ".join(t for s in wanted if (t := hash_token(ANCESTOR, s)))
-    mine = set(wanted)
-    out: list[PathLink] = []
-    for child, parent, depth, body in store._db().execute(sql, [*wanted, expression]):
-        ancestors = tuple(bodies.unpack(body).get("ancestors") or ())
-        if child in mine or mine.intersection(ancestors):
-            out.append(PathLink(child, parent, ancestors, depth or 0))
+    chosen, params = [], []
+    if named:
+        chosen.append("SELECT x.id FROM docs x JOIN binaries px ON px.id = x.parent_id"
+                      f" WHERE px.sha256 IN ({','.join('?' * len(named))})")
+        params += named
+    if paths:
+        chosen.append("SELECT rowid FROM terms WHERE terms MATCH ?")
+        params.append(" OR ".join(t for s in paths if (t := hash_token(ANCESTOR, s))))
+    sql = (f"SELECT p.sha256, d.body FROM docs d JOIN binaries p ON p.id = d.parent_id"
+           f" JOIN binaries b ON b.id = d.binary_id WHERE d.id IN ({' UNION '.join(chosen)})"
+           f" AND {_in(store.allowed(access))} ORDER BY p.sha256, b.sha256, d.ts DESC, d.id DESC")
+    by_parent, by_path = set(named), set(paths)
+    out: list[dict[str, Any]] = []
+    for parent, body in store._db().execute(sql, params):
+        doc = bodies.unpack(body)
+        if parent in by_parent or by_path.intersection(doc.get("ancestors") or ()):
+            out.append(doc)
             if len(out) == limit:
                 break
-    return out
+    return only(out, fields)
 
 
 def stream_sources(store: SqliteMetadataStore, stream_sha256: str, access: Access,

@@ -19,7 +19,7 @@ import orjson
 import azul_metastore.index.sqlite.reads_binaries as reads_binaries
 from azul_metastore.index.documents import Document
 from azul_metastore.index.numbers import as_number
-from azul_metastore.index.port import Page, PathLink, PivotResult, ReferenceGroup, Selector, SortKey, StatusCount
+from azul_metastore.index.port import Page, PivotResult, ReferenceGroup, Selector, SortKey, StatusCount
 from azul_metastore.index.sqlite import bodies, lifecycle, reads, reads_features
 from azul_metastore.index.sqlite.schema import migrate
 from azul_metastore.index.sqlite.terms import TermCache, searchable, tokens_and_values
@@ -433,8 +433,9 @@ class SqliteMetadataStore:
                after: str | None, limit: int) -> Page:
         return reads.linked(self, sha256, access, direction, after, limit)
 
-    def lineage_paths(self, sha256s: Sequence[str], access: Access, limit: int) -> list[PathLink]:
-        return reads.lineage_paths(self, sha256s, access, limit)
+    def lineage_below(self, parents: Sequence[str], through: Sequence[str], access: Access, limit: int,
+                      fields: Sequence[str] = ()) -> list[dict[str, Any]]:
+        return reads.lineage_below(self, parents, through, access, limit, fields)
 
     def linked_many(self, sha256s: Sequence[str], access: Access, direction: Literal["children", "parents"],
                     per_binary: int, fields: Sequence[str] = ()) -> dict[str, list[dict[str, Any]]]:

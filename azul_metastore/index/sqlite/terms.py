@@ -59,7 +59,7 @@ HASH_TOKEN_DIGITS = 16
 #: document fields that are key tokens (hashed, as value tokens are)
 TRACKING_FIELDS = ("track_source_references", "track_link")
 #: the token prefix of the binaries a child's path passed through (``ancestors``), kept as a hash
-#: token is: a walk looks documents up by them (``lineage_paths``), nothing lists them
+#: token is: a walk looks documents up by them (``lineage_below``), nothing lists them
 ANCESTOR = "ancestor"
 _HEX = frozenset("0123456789abcdef")
 

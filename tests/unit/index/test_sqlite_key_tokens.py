@@ -57,6 +57,6 @@ def test_paths_through_binaries_sharing_the_token_digits_are_told_apart(tmp_path
     store.write([doc for event in events for doc in dataset.binary(event)])
     system = dataset.access("system")
     assert hash_token("ancestor", parents["aaa"]) == hash_token("ancestor", parents["bbb"])
-    below = {(link.sha256, link.parent) for link in store.lineage_paths([parents["aaa"]], system, 100)}
+    below = {(doc["sha256"], doc["parent"]["sha256"]) for doc in store.lineage_below((), [parents["aaa"]], system, 100)}
     assert below == {(sha("child-aaa"), parents["aaa"]), (sha("grandchild-aaa"), sha("child-aaa"))}
     store.close()
