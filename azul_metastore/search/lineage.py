@@ -70,8 +70,13 @@ class _Walk:
     step_sources: dict[tuple[str, ...], list[dict[str, Any]]] = field(default_factory=dict)
     #: whether the walk reads ahead on guesses (``MetadataStore.round_trips`` when not given)
     guessing: bool | None = None
-    #: binaries the recorded paths read so far say the walk is likely to reach, nearest first
-    likely: dict[str, None] = field(default_factory=dict)
+    #: direction → binaries the recorded paths read so far say the walk is likely to expand that
+    #: way, nearest first
+    likely: dict[Direction, dict[str, None]] = field(default_factory=lambda: {"parents": {}, "children": {}})
+    #: the binary the walk is about, and how many levels above it ancestors are expanded down too
+    #: (the cousin rounds): an ancestor further up is not read ahead down
+    focus: str = ""
+    reach: int = ROUNDS
     #: binaries whose recorded paths were read, or that such a read found below one
     paths_read: set[str] = field(default_factory=set)
 
@@ -112,12 +117,9 @@ class _Walk:
             sourced.append(upcoming)
         # reading ahead rides along with a read the walk makes anyway: never a round trip of its own
         guessing = bool(self.guessing and len(self.links) <= CROWDED and (any(linked.values()) or sourced))
-        if guessing:  # both ways: an ancestor is expanded down for cousins, a descendant up
-            guessed = self._ahead()
-            for direction in ("parents", "children"):
-                known = self.known_links[direction]
-                linked[direction] = list(dict.fromkeys([*linked.get(direction, ()),
-                                                         *(s for s in guessed if s not in known)]))
+        if guessing:
+            for direction, guessed in self._ahead().items():
+                linked[direction] = list(dict.fromkeys([*linked.get(direction, ()), *guessed]))
         ups = list(dict.fromkeys([*linked.get("parents", ()), *(s for todo in sourced for s in todo)]))
         downs = linked.get("children", [])
         through = [s for s in downs if s not in self.paths_read][:READ_AHEAD] if guessing else []
@@ -139,21 +141,30 @@ class _Walk:
             self._reads_apart(linked.get("parents", []), sourced)
             return planned
         if guessing:  # the paths above the binaries read up
-            self._likely(a for doc in lineage for a in reversed(doc.get("ancestors") or ()))
+            self._guess_above(lineage)
         for todo in sourced:
             mine = set(todo)
             self._learn_sources(todo, [doc for doc in lineage if doc["sha256"] in mine][:SOURCE_DOCS * len(todo)])
         return planned
 
-    def _ahead(self) -> list[str]:
-        """The likely binaries not yet read both ways, nearest first, READ_AHEAD at most."""
-        parents, children = self.known_links["parents"], self.known_links["children"]
-        unread = (s for s in self.likely if s not in parents or s not in children)
-        return list(islice(unread, READ_AHEAD))
+    def _ahead(self) -> dict[Direction, list[str]]:
+        """Each way, the likely binaries not read that way yet, nearest first, READ_AHEAD at most."""
+        return {direction: list(islice((s for s in likely if s not in self.known_links[direction]), READ_AHEAD))
+                for direction, likely in self.likely.items()}
 
-    def _likely(self, binaries: Iterable[str]) -> None:
+    def _likely(self, directions: Sequence[Direction], binaries: Iterable[str]) -> None:
         for sha in binaries:
-            self.likely.setdefault(sha)
+            for direction in directions:
+                self.likely[direction].setdefault(sha)
+
+    def _guess_above(self, docs: list[dict[str, Any]]) -> None:
+        """The binaries the paths of lineage documents passed through are likely to be expanded up;
+        those the focus's paths passed through within ``reach`` levels, down as well (cousins)."""
+        for doc in docs:
+            chain = list(reversed(doc.get("ancestors") or ()))
+            near = self.reach if doc["sha256"] == self.focus else 0
+            self._likely(("parents", "children"), chain[:near])
+            self._likely(("parents",), chain[near:])
 
     def _learn_below(self, downs: list[str], through: list[str], docs: list[dict[str, Any]]) -> None:
         """Learn the links to children of ``downs`` from their read with the paths through
@@ -184,7 +195,7 @@ class _Walk:
                        key=lambda doc: doc.get("depth") or 0)
         self.paths_read.update(through)
         self.paths_read.update(doc["sha256"] for doc in below)
-        self._likely(sha for doc in below for sha in (doc["parent"]["sha256"], doc["sha256"]))
+        self._likely(("parents", "children"), (s for doc in below for s in (doc["parent"]["sha256"], doc["sha256"])))
 
     def _read_lineage(self, binaries: list[str]) -> list[dict[str, Any]] | None:
         """Every lineage document of ``binaries`` (newest first), learning from them their links to
@@ -317,7 +328,7 @@ def nearby(index: MetadataStore, sha256: str, access: Access, include_cousins: s
     """Links around ``sha256`` the caller may see (sorted by child, format known, source, parent)."""
     focus = sha256.lower()
     max_cousins, max_round = COUSINS.get(include_cousins, COUSINS["yes"])
-    walk = _Walk(index, access)
+    walk = _Walk(index, access, focus=focus, reach=max_round if max_cousins else 0)
     ups, downs = walk.expand_all([([focus], "parents"), ([focus], "children")])
     cousins: set[str] = set()
     for round_ in range(1, ROUNDS + 1):
