@@ -458,9 +458,11 @@ def test_a_partition_from_the_template_before_briefs_is_upgraded_and_reads_sourc
         assert _few_field_reads(upgraded) == _few_field_reads(fresh)
         assert _finds(upgraded) == _finds(fresh)  # unsorted and sorted
         system = dataset.access("system")
-        everything = sorted({doc.body["sha256"] for doc in documents if doc.body.get("parent")})
-        below = upgraded.lineage_below((), everything, system, 1000)
-        assert below and below == fresh.lineage_below((), everything, system, 1000)
+        everything = sorted({doc.body["sha256"] for doc in documents if doc.body.get("sha256")})
+        below = upgraded.lineage_below(everything, everything, system, 1000, ["sha256", "parent", "ancestors"])
+        assert below and below == fresh.lineage_below(everything, everything, system, 1000,
+                                                      ["sha256", "parent", "ancestors"])
+        assert all(doc["ancestors"] for doc in below)
     finally:
         for doc_type in ("binary2", "status", "plugin", "annotation", "tombstone"):
             client.indices.delete_index_template(name=names.template(doc_type), ignore=404)
