@@ -100,7 +100,9 @@ class _Walk:
         """Read what ``steps`` need and ``ahead`` will (the binaries each would expand now) and is not
         known yet, all at once (``MetadataStore.gather``), in two reads at most: the links of every
         binary expanded down, in one read; and the lineage documents of every binary expanded up or
-        whose sources a step needs, in another (``_read_lineage``). Returns each step's binaries."""
+        whose sources a step needs, in another (``_read_lineage``). A walk that reads ahead adds to
+        both the binaries the recorded paths read so far name (``_ahead``), and reads links down
+        with the paths through them (``lineage_below``). Returns each step's binaries."""
         planned = [self._todo(nodes, direction) for nodes, direction in steps]
         later = [(self._todo(nodes, direction), direction) for nodes, direction in ahead]
         linked: dict[Direction, list[str]] = {}

@@ -286,3 +286,29 @@ def test_a_walk_reads_ahead_where_recorded_paths_lead(store: MetadataStore, data
     for focus in expected:
         for cousins in ("no", "yes", "yes_large"):
             assert lineage.nearby(store, focus, system, cousins) == one_step_at_a_time(store, focus, system, cousins)
+
+
+@pytest.mark.parametrize("guess_docs", [1, 2, 3])
+def test_a_read_of_links_below_cut_by_its_limit_reads_the_rest_on_its_own(store: MetadataStore, dataset,
+                                                                          guess_docs: int,
+                                                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    """When the read of children and the paths through them holds more documents than its limit,
+    the binaries from the last parent it reached on have their children read on their own
+    (``linked_many``): the walk is still the one-step walk."""
+    n = _chain(store, dataset)
+    monkeypatch.setattr(store, "round_trips", True)
+    monkeypatch.setattr(lineage, "GUESS_DOCS", guess_docs)
+    system = dataset.access("system")
+    walks = [(focus, cousins) for focus in n.values() for cousins in ("no", "yes", "yes_large")]
+    expected = {walk: one_step_at_a_time(store, *walk[:1], system, walk[1]) for walk in walks}
+    apart = [0]
+    linked_many = store.linked_many
+
+    def counting(sha256s, access, direction, *args, **kwargs):
+        apart[0] += direction == "children"
+        return linked_many(sha256s, access, direction, *args, **kwargs)
+
+    monkeypatch.setattr(store, "linked_many", counting)
+    for focus, cousins in walks:
+        assert lineage.nearby(store, focus, system, cousins) == expected[(focus, cousins)]
+    assert apart[0]
