@@ -314,4 +314,3 @@ def _ancestors(path: list[Mapping[str, Any]]) -> list[str]:
     likely to reach several levels away in one read (``MetadataStore.lineage_below``); a link
     document itself names only its parent."""
     return list(dict.fromkeys(str(node["sha256"]).lower() for node in path[:-1] if node.get("sha256")))
-
