@@ -118,22 +118,22 @@ class _Walk:
         if upcoming:
             sourced.append(upcoming)
         # reading ahead rides along with a read the walk makes anyway: never a round trip of its own
-        guessing = bool(self.guessing and len(self.links) <= CROWDED and (any(linked.values()) or sourced))
-        if guessing:
+        reading_ahead = bool(self.guessing and len(self.links) <= CROWDED and (any(linked.values()) or sourced))
+        if reading_ahead:
             for direction, guessed in self._ahead().items():
                 linked[direction] = list(dict.fromkeys([*linked.get(direction, ()), *guessed]))
         ups = list(dict.fromkeys([*linked.get("parents", ()), *(s for todo in sourced for s in todo)]))
         downs = linked.get("children", [])
-        through = [s for s in downs if s not in self.paths_read][:READ_AHEAD] if guessing else []
+        through = [s for s in downs if s not in self.paths_read][:READ_AHEAD] if reading_ahead else []
         reads: dict[str, Callable[[], Any]] = {}
-        if downs and guessing:
+        if downs and reading_ahead:
             reads["downs"] = partial(self.index.lineage_below, downs, through, self.access, GUESS_DOCS, _LINK_FIELDS)
         elif downs:
             reads["downs"] = partial(self.index.linked_many, downs, self.access, "children", PER_NODE, _LINK_FIELDS)
         if ups:
             reads["ups"] = partial(self._read_lineage, ups)
         answers = dict(zip(reads, self.index.gather(*reads.values()), strict=True))
-        if downs and guessing:
+        if downs and reading_ahead:
             self._learn_below(downs, through, answers["downs"])
         elif downs:
             self.known_links["children"].update({sha: answers["downs"].get(sha, []) for sha in downs})
@@ -142,7 +142,7 @@ class _Walk:
         if (lineage := answers["ups"]) is None:  # cut by its limit: each read on its own
             self._reads_apart(linked.get("parents", []), sourced)
             return planned
-        if guessing:  # the paths above the binaries read up
+        if reading_ahead:  # the paths above the binaries read up
             self._guess_above(lineage)
         for todo in sourced:
             mine = set(todo)
