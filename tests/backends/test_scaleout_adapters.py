@@ -359,8 +359,10 @@ def _few_field_reads(store) -> dict[str, object]:
 
 
 @pytest.mark.opensearch
-def test_reads_of_a_few_fields_come_from_briefs_kept_out_of_source(os_store, monkeypatch: pytest.MonkeyPatch) -> None:
-    """The same answers from briefs as from ``_source``; the brief itself is never part of a document."""
+def test_reads_of_a_few_fields_come_from_briefs_and_documents_read_back_without_them(
+        os_store, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The same answers from briefs as from ``_source``. ``_source`` holds the brief and the numbers
+    of feature values (template 20261130), yet neither is ever part of a document read back."""
     from azul_metastore.index.opensearch import brief
     from azul_metastore.security import Access
 
@@ -378,9 +380,18 @@ def test_reads_of_a_few_fields_come_from_briefs_kept_out_of_source(os_store, mon
     assert not any(brief.FIELD in str(b.get("stored_fields")) for b in bodies)
     assert from_briefs["documents"] and from_briefs["submissions"] and from_briefs["streams"]
     system = Access.system_access()
-    whole = os_store.documents(os_store.list_binaries(None, system, None, 100).items, system)
-    assert whole and not any(brief.FIELD in doc for doc in whole)
+    shas = os_store.list_binaries(None, system, None, 100).items
+    stored = [hit["_source"] for hit in os_store.client.search(
+        index=os_store.alias("binary2"), body={"size": 1000, "query": {"exists": {"field": "action"}}})["hits"]["hits"]]
+    assert stored and all(brief.FIELD in doc for doc in stored)
+    assert any("features_num" in doc for doc in stored)
+    whole = os_store.documents(shas, system)  # more than a window's worth would be fetched the same way
+    newest = os_store.documents(shas, system, limit=50)
+    links = [doc for sha in shas for doc in os_store.linked(sha, system, "children", None, 50).items]
+    for docs in (whole, newest, links):
+        assert docs and not any(key in doc for doc in docs for key in brief.INDEXED_ONLY)
     assert any("features" in doc for doc in whole)
+    assert len(whole) == len(stored)
 
 
 def _finds(store) -> dict[tuple[str, str, bool, bool, int], list[str]]:
@@ -435,7 +446,8 @@ def test_a_partition_from_the_template_before_briefs_is_upgraded_and_reads_sourc
     for key in BINARY_SORT:  # nor were its indices sorted (template 20261128)
         del old["template"]["settings"]["index"][key]
     mapping = old["template"]["mappings"]
-    mapping["_source"]["excludes"].remove(brief.FIELD)
+    mapping["_source"] = {"excludes": ["features_num"]}  # as 20261126 made it (20261130 excludes nothing)
+    del mapping["_meta"]  # nor did it record its version in the mapping (20261130)
     del mapping["properties"][brief.FIELD]
     del mapping["properties"]["ancestors"]  # nor recorded paths (template 20261129): strict, so added or refused
     client.indices.put_index_template(name=names.template("binary2"), body=old)
@@ -446,6 +458,8 @@ def test_a_partition_from_the_template_before_briefs_is_upgraded_and_reads_sourc
         upgraded = OpenSearchMetadataStore(client, names.partition, binary_layout="single", initialise=False,
                                            open_labels=fresh.open_labels, enforced=fresh.enforced)
         assert not upgraded.briefs and fresh.briefs
+        kept = client.indices.get_mapping(index=names.binary("ab" * 32))[names.binary("ab" * 32)]["mappings"]
+        assert "_meta" not in kept and kept["_source"] == {"excludes": ["features_num"]}  # made by 20261126
         dataset = Dataset(generated=12)
         documents = dataset.documents
         for store in (upgraded, fresh):

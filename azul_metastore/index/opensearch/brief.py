@@ -1,5 +1,5 @@
 """The brief of a binary2 metadata document: the document without its features, kept as one stored
-field (``brief``) beside ``_source`` and left out of it.
+field (``brief``) beside ``_source``.
 
 Why: a read wanting a few fields of each document (a lineage walk's links, a find's submissions)
 asked for ``_source`` filtered to them, and to filter it the node parses the whole source, features
@@ -12,9 +12,13 @@ about a quarter of it. Storing briefs cost 3.5 % more bulk time and 15 % more st
 30,000 events.
 
 A read uses briefs only when every binary2 index of the partition has one for every document, which
-holds for indices made from template 20261127 on: ``_source`` excludes ``brief`` there, and a mapping
-cannot start excluding a field once an index exists. Partitions with older indices read ``_source``
-as before (``OpenSearchMetadataStore.briefs``).
+holds for indices made from template 20261127 on. Partitions with older indices read ``_source`` as
+before (``OpenSearchMetadataStore.briefs``).
+
+Since template 20261130 ``_source`` keeps the brief and ``features_num`` (:data:`INDEXED_ONLY`) instead
+of excluding them: a mapping's ``_source`` excludes make the node parse and re-serialise every
+document it indexes, a third of its indexing work. Reads drop them (:func:`document`), so a document
+reads back as it was ingested whichever template made its index.
 """
 
 from __future__ import annotations
@@ -24,7 +28,7 @@ from typing import Any
 
 import orjson
 
-__all__ = ["FIELD", "HEAVY", "of", "request", "source"]
+__all__ = ["FIELD", "HEAVY", "INDEXED_ONLY", "document", "of", "request", "source"]
 
 #: the stored field holding a document's brief
 FIELD = "brief"
@@ -32,11 +36,21 @@ FIELD = "brief"
 #: document
 HEAVY = frozenset({"features", "features_map", "features_num", "info", "uniq_features", "uniq_info", "uniq_data",
                    "tlsh_vector", "entropy_vector", "encoded_ssdeep"})
+#: top-level fields the adapter adds to a metadata document for the index's sake (the brief, the
+#: numbers among feature values): in ``_source``, never in a document read back
+INDEXED_ONLY = (FIELD, "features_num")
 
 
 def of(body: dict[str, Any]) -> str:
     """The brief of a metadata document's body."""
     return orjson.dumps({key: value for key, value in body.items() if key not in HEAVY}).decode()
+
+
+def document(source: dict[str, Any]) -> dict[str, Any]:
+    """A metadata document's ``_source`` as it was ingested: without :data:`INDEXED_ONLY`."""
+    if any(key in source for key in INDEXED_ONLY):
+        return {key: value for key, value in source.items() if key not in INDEXED_ONLY}
+    return source
 
 
 def request(briefs: bool, fields: Sequence[str]) -> dict[str, Any]:
@@ -53,7 +67,7 @@ def source(hit: dict[str, Any], fields: Sequence[str]) -> dict[str, Any]:
     has one: the top-level fields ``fields`` name (a dotted name keeps its whole top-level field)."""
     stored = (hit.get("fields") or {}).get(FIELD)
     if not stored:
-        return hit.get("_source") or {}
+        return document(hit.get("_source") or {})
     doc = orjson.loads(stored[0])
     tops = dict.fromkeys(name.split(".", 1)[0] for name in fields)
     return {key: doc[key] for key in tops if key in doc}

@@ -320,7 +320,7 @@ def linked(store: OpenSearchMetadataStore, sha256: str, access: Access, directio
     if answer is None:  # no index holds this binary's documents yet
         return Page([], None, None if after else 0)
     buckets = answer["c"]["buckets"]
-    items = [b["top"]["hits"]["hits"][0]["_source"] for b in buckets]
+    items = [brief.document(b["top"]["hits"]["hits"][0]["_source"]) for b in buckets]
     total = None if after else int(answer["total"]["value"])
     return Page(items, buckets[-1]["key"]["other"] if buckets else None, total)
 

@@ -24,7 +24,7 @@ because strict mappings refuse unknown fields rather than guessing a type for th
 Indexing cost shaped three choices (template 20261126):
 
 * ``features_map.<name>`` is a keyword only. Its numbers are indexed as ``features_num.<name>``
-  doubles, found by the adapter (``index/numbers.py``) and kept out of ``_source``. Before, a
+  doubles, found by the adapter (``index/numbers.py``) and left out of documents read back. Before, a
   ``double`` sub-field with ``ignore_malformed`` tried to parse every value, and every text value
   cost an exception and an ``_ignored`` entry.
 * ``tlsh_vector`` and ``entropy_vector`` are stored, not indexed. No query uses a k-NN graph (TLSH
@@ -50,6 +50,13 @@ walks unchanged within noise. Ascending, the order binaries are listed in
 1,000,000 binaries: 41-77 ms ascending, 172-191 descending). Sorting costs indexing time (flushes
 and merges sort; measured in the README). It is fixed when an index is made: indices made by an
 older template stay unsorted, which changes no answer.
+
+Template 20261130 keeps ``brief`` and ``features_num`` in ``_source``. Excluding them made the node
+parse and re-serialise every document it indexed (``SourceFieldMapper.applyFilters`` in its hot
+threads): A/B over 60,000 events, excluded vs kept, 1,022 vs 1,286 and 1,068 vs 1,406 events/s, and
+the store 25 % smaller kept (the brief repeats text LZ4 finds in the same block). Reads drop both
+(``brief.document``). A mapping's ``_source`` cannot change once an index exists: indices made by an
+older template keep excluding them, which changes no answer.
 """
 
 from __future__ import annotations
@@ -68,8 +75,8 @@ log = logging.getLogger(__name__)
 
 DOC_TYPES = ("binary2", "status", "plugin", "annotation", "tombstone")
 #: bumped whenever a mapping changes (20261127 added ``brief``; 20261128 sorts binary2 by sha256;
-#: 20261129 added ``ancestors``)
-TEMPLATE_VERSION = 20261129
+#: 20261129 added ``ancestors``; 20261130 stopped excluding ``brief`` and ``features_num`` from ``_source``)
+TEMPLATE_VERSION = 20261130
 #: the oldest template version ``force-update-templates`` can upgrade in place (it can only add
 #: fields); a partition made with an older one needs a new partition and a reingest (§1.4).
 #: 20261126 changed field types (``tlsh_vector``) and removed fields.
@@ -207,8 +214,8 @@ def binary2_mapping() -> dict[str, Any]:
         # the document without its features, for reads of a few fields (``brief.py``)
         "brief": {"type": "keyword", "index": False, "doc_values": False, "store": True},
     }
-    return {"dynamic": "strict", "_routing": {"required": True}, "_source": {"excludes": ["features_num", "brief"]},
-            "properties": props}
+    # ``_source`` keeps ``brief`` and ``features_num``: excluding them cost a third of indexing (20261130)
+    return {"dynamic": "strict", "_routing": {"required": True}, "properties": props}
 
 
 def status_mapping() -> dict[str, Any]:
@@ -268,6 +275,7 @@ class Templates:
 
     def body(self, doc_type: str, features: set[str] = frozenset()) -> dict[str, Any]:  # type: ignore[assignment]
         mapping = copy.deepcopy(MAPPINGS[doc_type]())
+        mapping["_meta"] = {"template_version": TEMPLATE_VERSION}  # what made the index: it stays (``_put``)
         if doc_type == "binary2":
             for field, mapped in feature_fields(set(features)).items():
                 mapping["properties"][field]["properties"] = mapped["properties"]
@@ -330,19 +338,24 @@ class Templates:
         body = self.body(doc_type, features)
         with translated(f"writing the {doc_type} template"):
             self.client.indices.put_index_template(name=self.names.template(doc_type), body=body)
-            # what ``_source`` keeps cannot change once an index exists: existing ones keep theirs
-            mapping = {k: v for k, v in body["template"]["mappings"].items() if k != "_source"}
+            # what ``_source`` keeps cannot change once an index exists: existing ones keep theirs, and
+            # the record of the template that made them
+            mapping = {k: v for k, v in body["template"]["mappings"].items() if k not in ("_source", "_meta")}
             self.client.indices.put_mapping(index=",".join(self.names.patterns(doc_type)), body=mapping,
                                             allow_no_indices=True, ignore_unavailable=True)
 
     def briefless(self) -> list[str]:
-        """The binary2 indices of the partition whose ``_source`` keeps briefs (made from a template
-        older than 20261127): no brief is written to them, and reads use ``_source`` (``brief.py``)."""
+        """The binary2 indices of the partition made from a template older than 20261127: no brief is
+        written to them (their ``_source`` would keep it), and reads use ``_source`` (``brief.py``).
+
+        Why two marks: ``force-update-templates`` maps ``brief`` in old indices too, so the mapping's
+        fields cannot tell. What cannot change once an index exists can: templates 20261127-20261129
+        excluded the brief from ``_source``, later ones record their version in the mapping's
+        ``_meta``, which upgrades leave alone (``_put``)."""
         with translated("reading the binary2 mappings"):
             found = self.client.indices.get_mapping(index=",".join(self.names.patterns("binary2")),
                                                     allow_no_indices=True, ignore_unavailable=True)
-        return sorted(name for name, mapping in found.items()
-                      if "brief" not in ((mapping.get("mappings") or {}).get("_source") or {}).get("excludes", ()))
+        return sorted(name for name, mapping in found.items() if not _has_briefs(mapping.get("mappings") or {}))
 
     def _ensure_base(self, doc_type: str) -> None:
         """Aliases need an index: create the open base index (ignore 'already exists')."""
@@ -377,3 +390,15 @@ class Templates:
             self.client.indices.put_index_template(name=self.names.template("binary2"),
                                                    body=self.body("binary2", self.features))
         log.info("mapped %d new feature names: %s", len(new), ", ".join(sorted(new)[:20]))
+
+
+def _has_briefs(mapping: dict[str, Any]) -> bool:
+    """Whether an index's mapping says the template that made it wrote briefs (``Templates.briefless``)."""
+    made = (mapping.get("_meta") or {}).get("template_version")
+    if isinstance(made, int) and made >= _UNEXCLUDED:
+        return True
+    return "brief" in ((mapping.get("_source") or {}).get("excludes") or ())
+
+
+#: the first template version keeping briefs in ``_source`` (and recording itself in ``_meta``)
+_UNEXCLUDED = 20261130
