@@ -16,6 +16,7 @@ from opensearchpy import JSONSerializer, OpenSearch
 from opensearchpy import exceptions as os_errors
 
 from azul_metastore.errors import BackendUnavailable, BadRequest, Forbidden, MetastoreError, NotAuthenticated
+from azul_metastore.index.opensearch.connection import StdlibConnection
 from azul_metastore.settings import Settings
 
 #: seconds a request may take (bulk writes and delete-by-query included), as Azul's 120 s
@@ -45,7 +46,8 @@ logging.getLogger("opensearch").setLevel(logging.WARNING)
 def new_client(url: str, username: str | None = None, password: str | None = None, *,
                verify_certs: bool = True, headers: dict[str, str] | None = None,
                compress_answers: bool = False) -> OpenSearch:
-    """A client for one node URL; basic auth when a username and password are given.
+    """A client for one node URL; basic auth when a username and password are given. Requests go
+    over ``connection.StdlibConnection`` (kept-alive ``http.client`` sockets, not urllib3's).
 
     Neither requests nor answers are compressed unless ``compress_answers`` asks for gzipped
     answers (a node across a slow link). Compressing costs the CPU that searches need, and on a
@@ -57,6 +59,7 @@ def new_client(url: str, username: str | None = None, password: str | None = Non
     encoding = {"accept-encoding": "gzip,deflate"} if compress_answers else {}
     return OpenSearch(hosts=[url], http_auth=auth, verify_certs=verify_certs, ssl_show_warn=verify_certs,
                       timeout=TIMEOUT, http_compress=False, serializer=_Answers(), pool_maxsize=KEPT_CONNECTIONS,
+                      connection_class=StdlibConnection,
                       headers={**encoding, **(headers or {})})
 
 
