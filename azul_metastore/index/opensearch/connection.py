@@ -27,6 +27,7 @@ import socket
 import ssl
 import threading
 import time
+import warnings
 import weakref
 import zlib
 from base64 import b64encode
@@ -70,6 +71,9 @@ class StdlibConnection(Connection):
             self.headers["authorization"] = "Basic " + b64encode(http_auth.encode()).decode()
         self.metrics = metrics if metrics is not None else MetricsNone()
         self._context = self._tls(verify_certs, ca_certs, client_cert, client_key) if self.use_ssl else None
+        if self.use_ssl and not verify_certs and ssl_show_warn:
+            warnings.warn(f"Connecting to {self.host} using TLS without verifying its certificate is insecure",
+                          stacklevel=2)
         self._kept = pool_maxsize if isinstance(pool_maxsize, int) and pool_maxsize > 0 else DEFAULT_KEPT
         self._idle: list[http.client.HTTPConnection] = []
         self._lock = threading.Lock()

@@ -242,7 +242,9 @@ def test_tls_verifies_the_node_unless_told_not_to(tls_node: FakeNode, cert: tupl
         untrusting.info()
     with pytest.raises(BackendUnavailable), translated("reading"):
         untrusting.info()
-    assert clients(tls_node.url, verify_certs=False).info() == {"ok": True}
+    assert clients(tls_node.url, verify_certs=False).info() == {"ok": True}  # new_client: no warning then
+    with pytest.warns(UserWarning, match="without verifying its certificate"):
+        StdlibConnection("127.0.0.1", tls_node.server_address[1], use_ssl=True, verify_certs=False).close()
     monkeypatch.setenv("SSL_CERT_FILE", str(cert[0]))  # the node's certificate as the trusted root
     assert clients(tls_node.url).info() == {"ok": True}
     assert all(r["headers"].get("connection") == "keep-alive" for r in tls_node.requests)
