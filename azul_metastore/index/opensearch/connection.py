@@ -82,9 +82,9 @@ class StdlibConnection(Connection):
 
     def _tls(self, verify: bool, ca_certs: str | None, cert: str | None, key: str | None) -> ssl.SSLContext:
         if verify:
-            roots = ca_certs or self.default_ca_certs()
-            context = ssl.create_default_context(cafile=roots if roots and not _is_dir(roots) else None,
-                                                 capath=roots if roots and _is_dir(roots) else None)
+            roots = ca_certs or self.default_ca_certs()  # None: the system's own roots
+            folder = bool(roots) and os.path.isdir(roots)
+            context = ssl.create_default_context(cafile=None if folder else roots, capath=roots if folder else None)
         else:
             context = ssl.create_default_context()
             context.check_hostname = False
@@ -207,7 +207,3 @@ def _decoded(payload: bytes, encoding: str | None) -> bytes:
     if encoding == "deflate":
         return zlib.decompress(payload)
     return payload
-
-
-def _is_dir(path: str) -> bool:
-    return os.path.isdir(path)
