@@ -21,7 +21,7 @@ bench/results/query_opensearch.json beside the embedded query.json. Target: p99 
 embedded figures, compared by ``bench.query_side_by_side`` on two kept indices of the same binaries
 (runs one after the other compare this machine's drift as much as the backends).
 ``--binary-indices single`` builds it in the one-index layout; shards come from
-``METASTORE_OPENSEARCH_SHARDS`` (the 1,000,000-binary figures in the README: single, 2 shards).
+``METASTORE_OPENSEARCH_SHARDS`` (the 1,000,000-binary figures in bench/HISTORY.md: single, 1 or 2 shards).
 """
 
 from __future__ import annotations

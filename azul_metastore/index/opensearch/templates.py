@@ -48,7 +48,7 @@ matches, ``reads._find_by_documents``) p50 54.4 → 51.9 ms, p90 73 → 63; find
 walks unchanged within noise. Ascending, the order binaries are listed in
 (``list_binaries``): a sort against an index's order is the slow one (match-all, first 1,000 of
 1,000,000 binaries: 41-77 ms ascending, 172-191 descending). Sorting costs indexing time (flushes
-and merges sort; measured in the README). It is fixed when an index is made: indices made by an
+and merges sort; measured in bench/HISTORY.md). It is fixed when an index is made: indices made by an
 older template stay unsorted, which changes no answer.
 
 Template 20261130 keeps ``brief`` and ``features_num`` in ``_source``. Excluding them made the node
