@@ -114,6 +114,9 @@ class EventIntake:
             except ValidationError as exc:
                 result.failures.append(Failure(i, echo, f"event {i}: {describe_validation(exc)}"))
                 continue
+            except (ValueError, TypeError) as exc:  # a legacy event whose fields cannot be upgraded
+                result.failures.append(Failure(i, echo, f"event {i}: not a valid {model} event: {exc}"))
+                continue
             result.accepted.append(event)
         return result
 

@@ -306,6 +306,10 @@ class Encoder:
         except (KeyError, TypeError, AttributeError, IndexError) as exc:
             problem = f"{type(exc).__name__}: {exc}"
             raise EncodeError(f"the event is not a valid {kind} event ({problem})", "bad_shape") from exc
+        except (ValueError, OverflowError) as exc:
+            # a value no check above foresaw: the event goes to the dead letters, not the ingestor down
+            raise EncodeError(f"the {kind} event holds a value that cannot be indexed "
+                              f"({type(exc).__name__}: {exc})", "bad_value") from exc
 
 
 def _ancestors(path: list[Mapping[str, Any]]) -> list[str]:

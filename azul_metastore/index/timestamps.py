@@ -11,7 +11,7 @@ from typing import Any
 from azul_metastore.errors import InvalidInput
 from azul_metastore.models.events import utc_iso
 
-__all__ = ["parse_timestamp", "partition_key", "to_utc_text"]
+__all__ = ["epoch_ms", "parse_timestamp", "partition_key", "to_utc_text"]
 
 # Events in the log were written by pydantic, which already emits the canonical UTC form
 # (``...T12:00:00Z`` or ``...T12:00:00.123456Z``); recognising it skips a parse per timestamp.
@@ -36,7 +36,23 @@ def parse_timestamp(value: Any) -> datetime:
         raise InvalidInput(f"timestamp {value!r} is not ISO 8601 text")
     if ts.tzinfo is None:
         ts = ts.replace(tzinfo=UTC)
-    return ts
+    try:
+        return ts.astimezone(UTC)
+    except OverflowError:
+        # e.g. 0001-01-01T00:00:00+01:00: valid ISO 8601, but before year 1 once in UTC
+        raise InvalidInput(f"timestamp {value!r} is out of range: in UTC it must fall within years 1 to 9999") from None
+
+
+def epoch_ms(text: str) -> int:
+    """Milliseconds since 1970 of ISO 8601 text; naive means UTC, as everywhere in the metastore
+    (``datetime.timestamp`` would read a naive time in the server's own zone)."""
+    try:
+        ts = datetime.fromisoformat(text)
+    except (TypeError, ValueError):
+        raise InvalidInput(f"timestamp {text!r} is not ISO 8601 (e.g. 2024-01-31T12:00:00Z)") from None
+    if ts.tzinfo is None:
+        ts = ts.replace(tzinfo=UTC)
+    return int(ts.timestamp() * 1000)
 
 
 def to_utc_text(value: Any) -> str:

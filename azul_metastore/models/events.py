@@ -17,7 +17,7 @@ from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Annotated, Any, ClassVar, Literal
 
-from pydantic import AwareDatetime, BaseModel, BeforeValidator, ConfigDict, Field, model_validator
+from pydantic import AfterValidator, AwareDatetime, BaseModel, BeforeValidator, ConfigDict, Field, model_validator
 
 CURRENT_MODEL_VERSION = 6
 
@@ -32,7 +32,17 @@ def _trim_nanoseconds(value: Any) -> Any:
     return value
 
 
-Timestamp = Annotated[AwareDatetime, BeforeValidator(_trim_nanoseconds)]
+def _within_utc_range(value: datetime) -> datetime:
+    """0001-01-01T00:00:00+01:00 is valid ISO 8601 but falls before year 1 in UTC, where every
+    timestamp is stored: refused here, with the event, rather than failing where it is indexed."""
+    try:
+        value.astimezone(UTC)
+    except OverflowError:
+        raise ValueError("timestamp is out of range: in UTC it must fall within years 1 to 9999") from None
+    return value
+
+
+Timestamp = Annotated[AwareDatetime, BeforeValidator(_trim_nanoseconds), AfterValidator(_within_utc_range)]
 
 
 def utc_iso(ts: datetime) -> str:

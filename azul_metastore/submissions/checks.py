@@ -107,7 +107,11 @@ def submission_time(text: str | None, now: datetime | None = None) -> datetime:
                            field="timestamp") from exc
     if ts.tzinfo is None:
         ts = ts.replace(tzinfo=UTC)
-    ts = ts.astimezone(UTC)
+    try:
+        ts = ts.astimezone(UTC)
+    except OverflowError:
+        raise InvalidInput(f"timestamp {text!r} is out of range: in UTC it must fall within years 1 to 9999",
+                           field="timestamp") from None
     return min(ts, now)
 
 

@@ -67,6 +67,14 @@ def test_purge_submission_and_link_routes(multi_server: str, multi_services: Ser
     assert multi_services.index.documents([A], system)
 
 
+def test_purge_with_a_timestamp_out_of_range_is_refused(multi_server: str) -> None:  # noqa: F811
+    with as_user(multi_server, "admin") as client:
+        resp = client.delete("/api/v0/purge/submission/samples.x",
+                             params={"timestamp": "9999-12-31T23:59:59-01:00"})
+    assert resp.status_code == 400, resp.text
+    assert "out of range" in resp.json()["message"]
+
+
 def test_reprocess_dry_run_and_job(multi_server: str, multi_services: Services) -> None:  # noqa: F811
     populate(multi_server)
     with as_user(multi_server, "low") as client:

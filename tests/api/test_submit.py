@@ -136,6 +136,7 @@ REFUSALS = [
     ({"security": MED}, {}, 422, "you may not assign"),
     ({"timestamp": "yesterday"}, {}, 422, "not ISO 8601"),
     ({"timestamp": None}, {}, 422, "timestamp is required"),
+    ({"timestamp": "0001-01-01T00:00:00+01:00"}, {}, 422, "out of range"),
     ({"stream_labels": ["report", "text"]}, {}, 422, "stream_labels"),
 ]
 

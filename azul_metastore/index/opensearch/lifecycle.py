@@ -12,9 +12,9 @@ from typing import TYPE_CHECKING, Any
 import orjson
 
 from azul_metastore.index.opensearch.client import translated
-from azul_metastore.index.opensearch.reads import METADATA, epoch_ms, selector_query
+from azul_metastore.index.opensearch.reads import METADATA, selector_query
 from azul_metastore.index.port import Selector
-from azul_metastore.index.timestamps import to_utc_text
+from azul_metastore.index.timestamps import epoch_ms, to_utc_text
 
 if TYPE_CHECKING:
     from azul_metastore.index.opensearch.store import OpenSearchMetadataStore

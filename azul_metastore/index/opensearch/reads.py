@@ -19,6 +19,7 @@ from azul_metastore.index.opensearch import batching, brief
 from azul_metastore.index.opensearch.client import translated
 from azul_metastore.index.opensearch.compiler import QueryCompiler, has_child, security_filter, visible
 from azul_metastore.index.port import Page, Selector
+from azul_metastore.index.timestamps import epoch_ms
 from azul_metastore.query.ast import And, Node
 from azul_metastore.security import Access
 
@@ -32,13 +33,6 @@ IDENTITY = ("sha256", "md5", "sha1", "sha512", "ssdeep", "tlsh", "size", "file_f
             "magic")
 #: most buckets or hits one request returns (OpenSearch's default result window)
 WINDOW = 10_000
-
-
-def epoch_ms(text: str) -> int:
-    try:
-        return int(datetime.fromisoformat(text).timestamp() * 1000)
-    except ValueError as exc:
-        raise InvalidInput(f"timestamp {text!r} is not ISO 8601 (e.g. 2024-01-31T12:00:00Z)") from exc
 
 
 #: most binaries a search about a few of them is routed by (the routing values go in its URL)

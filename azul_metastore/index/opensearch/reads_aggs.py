@@ -14,8 +14,9 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from azul_metastore.index.opensearch.compiler import visible
-from azul_metastore.index.opensearch.reads import METADATA, WINDOW, _sha256s, epoch_ms, search
+from azul_metastore.index.opensearch.reads import METADATA, WINDOW, _sha256s, search
 from azul_metastore.index.port import FeatureValueRow, Page, PivotResult, ReferenceGroup, StatusCount
+from azul_metastore.index.timestamps import epoch_ms
 from azul_metastore.security import Access
 
 if TYPE_CHECKING:

@@ -13,6 +13,7 @@ from azul_metastore.index.port import FeatureValueRow, Page, Selector
 from azul_metastore.index.sqlite import bodies
 from azul_metastore.index.sqlite.compiler import Compiler
 from azul_metastore.index.sqlite.terms import ANCESTOR, HASH_KINDS, hash_query, hash_token, is_hex, token, value_token
+from azul_metastore.index.timestamps import epoch_ms
 from azul_metastore.query.ast import And, Node
 from azul_metastore.security import Access
 
@@ -32,12 +33,8 @@ def _in(ids: Sequence[int] | None, column: str = "d.sec_id") -> str:
 
 
 def _ms(text: str | None) -> int | None:
-    from azul_metastore.index.sqlite.store import epoch_ms
-
-    try:
-        return epoch_ms(text)
-    except ValueError as exc:
-        raise InvalidInput(f"timestamp {text!r} is not ISO 8601 (e.g. 2024-01-31T12:00:00Z)") from exc
+    """Milliseconds of a timestamp a caller gave; InvalidInput when it is not ISO 8601."""
+    return epoch_ms(text) if text else None
 
 
 def _tag_lookup(store: SqliteMetadataStore, access: Access):

@@ -10,13 +10,13 @@ from __future__ import annotations
 import sqlite3
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager
-from datetime import datetime
 from pathlib import Path
 from typing import Any, Literal
 
 import orjson
 
 import azul_metastore.index.sqlite.reads_binaries as reads_binaries
+from azul_metastore.index import timestamps
 from azul_metastore.index.documents import Document
 from azul_metastore.index.numbers import as_number
 from azul_metastore.index.port import Page, PivotResult, ReferenceGroup, Selector, SortKey, StatusCount
@@ -34,9 +34,8 @@ CACHE_LIMIT = 1_000_000
 
 
 def epoch_ms(text: str | None) -> int | None:
-    if not text:
-        return None
-    return int(datetime.fromisoformat(text).timestamp() * 1000)
+    """``timestamps.epoch_ms``, with no time giving None (a document without one)."""
+    return timestamps.epoch_ms(text) if text else None
 
 
 def _has_value(body: bytes, field: str, value: str) -> bool:
