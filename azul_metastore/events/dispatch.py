@@ -38,6 +38,11 @@ def _split(values: Sequence[str]) -> list[str]:
     return out
 
 
+#: the filter count of records that are not events (not JSON, not an object, fields of the wrong
+#: kind): never delivered, so that one cannot hold up the events behind it
+UNREADABLE = "unreadable"
+
+
 @dataclass
 class ConsumerFilters:
     """The dispatcher's event filters (``d-*`` deny, ``r-*`` require)."""
@@ -135,12 +140,27 @@ class EventDispatch:
     ) -> Delivery:
         check_model(model)
         topic_list = list(lanes) if model == "binary" and lanes else [topics.MODEL_TOPICS[model]]
-        batch = self.event_log.fetch(self.group(name, version), topic_list, count, deadline, consumer=name)
+        # No consumer name: each request is its own consumer. Instances of one plugin share the
+        # group, and a named consumer takes back the uncommitted batch of an earlier request under
+        # that name, so two instances asking at once were handed the same events. A request commits
+        # what it fetched before answering; if the server dies in between, the lease expires and
+        # the events go to a later request.
+        batch = self.event_log.fetch(self.group(name, version), topic_list, count, deadline)
         delivered: list[dict[str, Any]] = []
         filtered: dict[str, int] = {}
         for record in batch.records:
-            event = orjson.loads(record.value)
-            reason = filters.reason_to_skip(event, name) if model == "binary" else None
+            try:
+                event = orjson.loads(record.value)
+            except orjson.JSONDecodeError:
+                event = None
+            if not isinstance(event, dict):
+                # not an event (the ingestors dead-letter it): skipped, so the ones behind it still flow
+                filtered[UNREADABLE] = filtered.get(UNREADABLE, 0) + 1
+                continue
+            try:
+                reason = filters.reason_to_skip(event, name) if model == "binary" else None
+            except (AttributeError, TypeError):  # e.g. an author or source that is not an object
+                reason = UNREADABLE
             if reason:
                 filtered[reason] = filtered.get(reason, 0) + 1
                 continue

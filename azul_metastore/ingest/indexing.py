@@ -91,7 +91,9 @@ class IndexResult:
 
 
 def _plugin_label(event: dict[str, Any]) -> str:
-    author = event.get("author") or {}
+    author = event.get("author")
+    if not isinstance(author, dict):  # a malformed event: the encoder rejects it, this labels its metric
+        return "-"
     return f"{author.get('name', '')}-{author.get('version') or ''}"
 
 
@@ -122,7 +124,7 @@ class EventIndexer:
                 "status": self.encoder.encode_status,
                 "download": self.encoder.encode_download,
             }[model]
-            newest: dict[str, tuple[str, Document]] = {}
+            newest: dict[str, tuple[float, Document]] = {}
             for i, event in enumerate(events):
                 try:
                     doc = encode(event)
@@ -130,7 +132,7 @@ class EventIndexer:
                     result.rejected.append(Rejected(i, exc.reason, exc.message))
                     count(metrics.INGEST, model, exc.reason, _plugin_label(event))
                     continue
-                stamp = str(event.get("timestamp", ""))
+                stamp = _instant(event.get("timestamp"))
                 if doc.id not in newest or stamp >= newest[doc.id][0]:
                     newest[doc.id] = (stamp, doc)
                 count(metrics.INGEST, model, "success", _plugin_label(event))
@@ -144,13 +146,15 @@ class EventIndexer:
 
     def _binary(self, events: Sequence[dict[str, Any]], result: IndexResult, pending: list[str],
                 count: Tally) -> list[Document]:
-        order = sorted(range(len(events)), key=lambda i: str(events[i].get("timestamp", "")), reverse=True)
+        order = sorted(range(len(events)), key=lambda i: _instant(events[i].get("timestamp")), reverse=True)
         docs: dict[str, Document] = {}
         cutoffs: dict[str, int | None] = {}
         for i in order:
             event = events[i]
             label = _plugin_label(event)
-            source = event.get("source") or {}
+            source = event.get("source")
+            if not isinstance(source, dict):  # the encoder rejects the event; no source to age it off by
+                source = {}
             name = source.get("name", "")
             if name not in cutoffs:
                 cutoffs[name] = self._cutoff_ms(name)
@@ -186,6 +190,20 @@ class EventIndexer:
                 result.duplicates += 1
                 count(metrics.DUPLICATES, "binary", label)
         return list(docs.values())
+
+
+def _instant(text: Any) -> float:
+    """Seconds since 1970 of an event's timestamp, for "the newest event wins" (0 when it has none).
+
+    Compared as instants, not as text: events keep the zone their producer wrote
+    (``20:00+10:00`` is earlier than ``11:00Z``), and ``12:00:00Z`` sorts after ``12:00:00.5Z`` as text."""
+    try:
+        ts = datetime.fromisoformat(str(text))
+        if ts.tzinfo is None:
+            ts = ts.replace(tzinfo=UTC)
+        return ts.timestamp()
+    except (ValueError, OverflowError):
+        return 0.0
 
 
 def _ms(text: Any) -> int:

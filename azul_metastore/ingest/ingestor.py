@@ -81,6 +81,10 @@ class Ingestor:
             except orjson.JSONDecodeError as exc:
                 dead.append(dead_letter(record, "bad_json", f"not JSON: {exc}"))
                 continue
+            if not isinstance(event, dict):
+                dead.append(dead_letter(record, "bad_shape", f"a {self.model} event must be a JSON object,"
+                                                             f" not {type(event).__name__}"))
+                continue
             events.append(event)
             parsed_from.append(record)
         try:

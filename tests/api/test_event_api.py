@@ -89,3 +89,66 @@ def test_filters_report_what_they_dropped(server: str) -> None:
     info, events = parse_events_response(resp)
     assert [e["action"] for e in events] == ["sourced"]
     assert info["filtered"] == 1 and info["filters"] == {"r-action": 1}
+
+
+def test_one_bad_event_fails_alone(server: str, services: Services) -> None:
+    """An event whose fields cannot be read (a legacy event that does not upgrade, a timestamp that
+    leaves the range of dates once in UTC) is a failure of its own: the others are published."""
+    bad_version = binary_event(author="b1")
+    bad_version["model_version"] = "six"
+    bad_path = binary_event(author="b2")
+    bad_path.pop("model_version")  # a legacy event: upgraded before it is validated
+    bad_path["source"]["path"] = 5
+    early = binary_event(author="b3", timestamp="0001-01-01T00:00:00+01:00")
+    late = binary_event(author="b4")
+    late["source"]["timestamp"] = "9999-12-31T23:59:59-01:00"
+    resp = post(server, "binary", [binary_event(), bad_version, bad_path, early, late])
+    assert resp.status_code == 200, resp.text
+    body = resp.json()
+    assert body["total_ok"] == 1 and body["total_failures"] == 4
+    errors = [f["error"] for f in body["failures"]]
+    assert [e.split(":")[0] for e in errors] == ["event 1", "event 2", "event 3", "event 4"]
+    assert all("out of range" in e for e in errors[2:])
+    assert services.event_log.end_offset("binary") == 1
+
+
+def test_plugin_instances_asking_at_once_get_different_events(server: str, services: Services) -> None:
+    """Instances of one plugin share its consumer group: two asking at once never get the same event."""
+    import threading
+
+    from azul_metastore.events.dispatch import ConsumerFilters
+
+    services.intake.post("binary", [binary_event(author=f"u{i}") for i in range(200)])
+    seen: list[str] = []
+    lock = threading.Lock()
+
+    def instance() -> None:
+        while True:
+            got = services.dispatch.get_events("binary", "p", "1", 5, 0, False, ConsumerFilters())
+            if not got.info["fetched"]:
+                return
+            with lock:
+                seen.extend(e["kafka_key"] for e in got.events)
+
+    threads = [threading.Thread(target=instance) for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert len(seen) == 200 and len(set(seen)) == 200
+
+
+def test_records_that_are_not_events_do_not_stop_delivery(server: str, services: Services) -> None:
+    """Something other than intake wrote junk to the topic: it is skipped and counted, and the
+    events behind it are delivered."""
+    from azul_metastore.events.port import Message
+
+    services.event_log.append("binary", [Message("a", b"{not json"), Message("b", b"[1]"),
+                                         Message("c", json.dumps({"action": "sourced", "author": "x",
+                                                                  "source": "y"}).encode())])
+    post(server, "binary", [binary_event(), binary_event(author="other")])
+    resp = httpx.get(f"{server}/api/v2/event/binary/passive",
+                     params={"name": "f", "count": 10, "deadline": 1, "d-self": "true"}, timeout=30)
+    assert resp.status_code == 200, resp.text
+    info, events = parse_events_response(resp)
+    assert len(events) == 2 and info["filters"] == {"unreadable": 3}

@@ -85,6 +85,52 @@ def test_rejected_events_go_to_the_dead_letter_topic(services: Services) -> None
     assert any("nowhere" in d["error"] for d in dead)
 
 
+def test_malformed_events_are_dead_lettered_and_the_rest_indexed(services: Services) -> None:
+    """Records that are JSON but not events (written to the log by something other than intake)
+    and an event whose timestamp leaves the range of dates once in UTC go to the dead letters;
+    the good event beside them is indexed and the batch committed, so the ingestor keeps going."""
+    good = binary_event()
+    out_of_range = binary_event(sha256="b" * 64)
+    out_of_range["timestamp"] = "0001-01-01T00:00:00+01:00"
+    out_of_range["source"]["timestamp"] = "9999-12-31T23:59:59-01:00"
+    # as intake would have stamped it (intake itself refuses the timestamp, see test_event_api)
+    out_of_range.update(track_source_references="samples.x", track_authors=["tester.1"])
+    services.event_log.append("binary", [Message("k", orjson.dumps(v)) for v in (
+        [1, 2], {"author": "x"}, {"source": "x", "author": {"name": 5}}, out_of_range)])
+    assert not services.intake.post("binary", [good]).failures
+    assert ingest_all(services) == 5
+    dead = [orjson.loads(r.value) for r in services.event_log.read("dead-letter", 0, 10)]
+    assert sorted(d["reason"] for d in dead) == ["bad_shape", "bad_shape", "bad_shape", "bad_value"]
+    assert any("must be a JSON object" in d["error"] for d in dead)
+    assert any("out of range" in d["error"] for d in dead)
+    assert services.index.documents([good["entity"]["sha256"]], system(services))
+    assert build_ingestor(services, "binary").run_once(wait=0) == 0  # committed: nothing comes back
+
+
+def test_the_newest_event_wins_by_instant_not_by_text(services: Services) -> None:
+    """Two results of one plugin for one binary in one batch: the later instant is kept, whatever
+    zone each was written in and however many fraction digits it has."""
+    sha = "c" * 64
+
+    def result(timestamp: str, value: str) -> dict:
+        return binary_event(sha256=sha, action="enriched", author="p", version="1", timestamp=timestamp,
+                            features=[{"name": "f1", "type": "string", "value": value}])
+
+    for older, newer in (("2024-01-01T20:00:00+10:00", "2024-01-01T11:00:00Z"),
+                         ("2024-01-02T12:00:00Z", "2024-01-02T12:00:00.500000Z")):
+        assert not services.intake.post("binary", [result(newer, "NEW"), result(older, "OLD")]).failures
+        assert ingest_all(services) == 2
+        docs = services.index.documents([sha], system(services), actions=["enriched"])
+        assert [d["features_map"] for d in docs] == [{"f1": ["NEW"]}], (older, newer)
+    base = {"model_version": 6, "kafka_key": "tmp",
+            "author": {"name": "p", "version": "1", "category": "plugin"}}
+    assert not services.intake.post("plugin", [
+        {**base, "timestamp": ts, "entity": {"name": "p", "version": "1", "category": "plugin", "description": d}}
+        for ts, d in (("2024-03-01T11:00:00Z", "NEW"), ("2024-03-01T20:00:00+10:00", "OLD"))]).failures
+    assert ingest_all(services, "plugin") == 2
+    assert [p["entity"].get("description") for p in services.index.plugins(system(services))] == ["NEW"]
+
+
 def test_events_older_than_retention_are_dropped(services: Services) -> None:
     old = binary_event(source="testing", timestamp="2020-01-01T00:00:00+00:00")
     services.intake.post("binary", [old])
