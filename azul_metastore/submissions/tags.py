@@ -64,7 +64,8 @@ def _md5(text: str) -> str:
 
 
 def _write(index: MetadataStore, policy: SecurityPolicy, access: Access, *, kind: TagKind, tag: str, pivot: str,
-           security: str | None, comment: str | None, now: datetime | None, extra: dict[str, Any]) -> dict[str, Any]:
+           security: str | None, comment: str | None, now: datetime | None, extra: dict[str, Any],
+           id_pivot: str | None = None) -> dict[str, Any]:
     if comment is not None and len(comment) > MAX_COMMENT:
         raise BadRequest(f"a tag comment may be at most {MAX_COMMENT} characters, not {len(comment)}")
     normalised = require_security(access, security)
@@ -80,7 +81,7 @@ def _write(index: MetadataStore, policy: SecurityPolicy, access: Access, *, kind
     }
     if comment:
         body["comment"] = comment
-    doc_id = f"{access.username}.{kind}.{tag or _md5(comment or '')}.{pivot}"
+    doc_id = f"{access.username}.{kind}.{tag or _md5(comment or '')}.{id_pivot or pivot}"
     # no "state": writing a tag again re-enables one that was deleted
     index.write([Document(ANNOTATION, doc_id, body)])
     index.refresh()  # the tag shows in the caller's next read (a write is searchable from the next refresh)
@@ -107,8 +108,13 @@ def tag_feature_value(index: MetadataStore, policy: SecurityPolicy, access: Acce
     if not feature:
         raise BadRequest("feature is required: name the feature whose value to tag", field="feature")
     tag = check_tag(tag, lowercase=True)
+    # Azul's id names the pivot "{feature}.{value}", which two tags share when the feature has a
+    # dot (a.b + c, a + b.c): the second would replace the first. Such a feature is named by its
+    # md5 in the id instead; the stored pivot stays Azul's.
+    id_pivot = f"{_md5(feature)}.{value}" if "." in feature else None
     return _write(index, policy, access, kind=FV_TAG, tag=tag, pivot=f"{feature}.{value}", security=security,
-                  comment=comment, now=now, extra={"feature_name": feature, "feature_value": value})
+                  comment=comment, now=now, extra={"feature_name": feature, "feature_value": value},
+                  id_pivot=id_pivot)
 
 
 def _disable(index: MetadataStore, access: Access, kind: TagKind, tag: str, **where: str) -> dict[str, int]:

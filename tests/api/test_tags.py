@@ -109,6 +109,19 @@ def test_feature_value_tags_are_lower_cased_and_answer_null(env: Env) -> None:
         assert client.get("/api/v0/features/tags/bad-domain").json()["data"]["items"] == []
 
 
+def test_feature_value_tags_whose_pivots_read_alike_are_both_kept(env: Env) -> None:
+    """Feature a.b with value c and feature a with value b.c are both pivot "a.b.c" in Azul's
+    document id: the second tag must not replace the first."""
+    with env.client("low") as client:
+        for feature, value in (("dotted.name", "value"), ("dotted", "name.value")):
+            resp = client.post("/api/v0/features/tags/alike", params={"feature": feature, "value": value},
+                               json={"security": "LOW"})
+            assert resp.status_code == 200, resp.text
+        listed = client.get("/api/v0/features/tags/alike").json()["data"]["items"]
+    assert sorted((i["feature_name"], i["feature_value"]) for i in listed) == [
+        ("dotted", "name.value"), ("dotted.name", "value")]
+
+
 def test_find_items_carry_each_binarys_own_visible_tags(env: Env) -> None:
     """A page of finds reads its tags in one call (``find.tags_of_many``): each item still gets
     only its own tags, and only those the caller may see."""
