@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 from datetime import UTC, datetime, timedelta
 
+import pytest
 from click.testing import CliRunner
 
 from azul_metastore.app import Services
@@ -102,3 +103,13 @@ def test_cli_dry_run(settings: Settings, monkeypatch) -> None:
     result = CliRunner().invoke(main, ["age-off", "--dry-run"])
     assert result.exit_code == 0, result.output
     assert "source testing: would delete 0 submission documents" in result.output
+
+
+@pytest.mark.parametrize("interval", ["0", "-1"])
+def test_cli_loop_refuses_an_interval_below_a_second(settings: Settings, monkeypatch, interval: str) -> None:
+    """``--interval -1`` ran thousands of passes a second; it is refused before any pass."""
+    monkeypatch.setenv("METASTORE_DATA_DIR", str(settings.data_dir))
+    monkeypatch.setenv("METASTORE_SOURCES", json.dumps(TEST_SOURCES))
+    result = CliRunner().invoke(main, ["age-off", "--loop", "--interval", interval])
+    assert result.exit_code == 2
+    assert "--interval" in result.output and ">=1" in result.output.replace(" ", "")
