@@ -247,8 +247,11 @@ class MetadataStore(Protocol):
         them only."""
         ...
 
-    def stream_sources(self, stream_sha256: str, access: Access, limit: int = 10) -> list[tuple[str, str]]:
-        """(source name, label) pairs of visible documents holding a datastream with this sha256."""
+    def stream_sources(self, stream_sha256: str, access: Access, limit: int | None = 10) -> list[tuple[str, str]]:
+        """(source name, label) pairs of visible documents holding a datastream with this sha256,
+        from the ``limit`` newest such documents (a download needs one place holding the bytes), or
+        from every one with ``None``: what age-off and purge must keep, which a few newest
+        documents of another source would hide."""
         ...
 
     def identities(self, sha256s: Sequence[str]) -> dict[str, dict[str, Any]]:

@@ -139,7 +139,7 @@ class AgeOff:
         listed: dict[str, set[tuple[str, str]]] = {}
         for source, label, sha in sorted(triples):
             if sha not in listed:
-                listed[sha] = set(self.index.stream_sources(sha, self.access, limit=10_000))
+                listed[sha] = set(self.index.stream_sources(sha, self.access, limit=None))
             if (source, label) in listed[sha]:
                 report.streams_kept += 1
                 continue

@@ -281,7 +281,7 @@ class _Run:
         by_stream: dict[str, set[tuple[str, str]]] = {}
         for source, label, sha in sorted(triples):
             if sha not in by_stream:
-                by_stream[sha] = set(self.p.index.stream_sources(sha, self.p.access, limit=10_000))
+                by_stream[sha] = set(self.p.index.stream_sources(sha, self.p.access, limit=None))
             if (source, label) in by_stream[sha]:
                 kept += 1
                 continue

@@ -438,6 +438,21 @@ def test_reads_of_a_few_binaries_are_whole_past_one_search_window(loaded: Metada
     assert len(before[1]) > 5 and len(before[2]) >= 5  # several documents each: the window was really passed
 
 
+def test_stream_sources_of_every_document_include_an_old_one_behind_newer_ones(store: MetadataStore,
+                                                                               dataset) -> None:
+    """Age-off and purge keep bytes a document still lists: an old virustotal submission behind
+    twelve newer samples ones must still count, where the newest few (a download's read) do not."""
+    sha = sha256_of("stream held by an old submission")
+    docs = dataset.binary(binary_event(sha256=sha, source="virustotal", timestamp="2023-01-01T00:00:00+00:00"))
+    for day in range(1, 13):
+        docs += dataset.binary(binary_event(sha256=sha, timestamp=f"2024-01-{day:02d}T00:00:00+00:00"))
+    store.write(docs)
+    system = dataset.access("system")
+    assert store.stream_sources(sha, system, limit=5) == [("samples", "content")]
+    assert sorted(store.stream_sources(sha, system, limit=None)) == [("samples", "content"),
+                                                                    ("virustotal", "content")]
+
+
 def test_stream_sources_and_identities(loaded: MetadataStore, dataset) -> None:
     system, low = dataset.access("system"), dataset.access("low")
     assert loaded.stream_sources(A, system) == [("samples", "content")]

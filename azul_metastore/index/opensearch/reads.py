@@ -409,14 +409,19 @@ def _linked_many_aggs(store: OpenSearchMetadataStore, wanted: list[str], access:
 
 
 def stream_sources(store: OpenSearchMetadataStore, stream_sha256: str, access: Access,
-                   limit: int) -> list[tuple[str, str]]:
+                   limit: int | None) -> list[tuple[str, str]]:
     query = visible(access, METADATA, {"term": {"datastreams.sha256": stream_sha256}},
                     {"exists": {"field": "source.name"}})
     fields = ["source.name", "datastreams"]
-    body = {"size": limit, "query": query, "sort": [{"timestamp": "desc"}], **brief.request(store.briefs, fields)}
+    if limit is None:  # every document: a scroll past one window (order does not matter)
+        docs = [row["_source"] for row in fetch(store, query, "finding stream sources", source=fields)]
+    else:
+        body = {"size": limit, "query": query, "sort": [{"timestamp": "desc"}],
+                **brief.request(store.briefs, fields)}
+        docs = [brief.source(hit, fields)
+                for hit in search(store, "binary2", body, "finding stream sources")["hits"]["hits"]]
     pairs: list[tuple[str, str]] = []
-    for hit in search(store, "binary2", body, "finding stream sources")["hits"]["hits"]:
-        doc = brief.source(hit, fields)
+    for doc in docs:
         for stream in doc.get("datastreams") or ():
             pair = ((doc.get("source") or {}).get("name"), stream.get("label"))
             if stream.get("sha256") == stream_sha256 and pair not in pairs:

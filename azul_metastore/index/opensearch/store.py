@@ -394,7 +394,7 @@ class OpenSearchMetadataStore:
                     per_binary: int, fields: Sequence[str] = ()) -> dict[str, list[dict[str, Any]]]:
         return reads.linked_many(self, sha256s, access, direction, per_binary, fields)
 
-    def stream_sources(self, stream_sha256: str, access: Access, limit: int = 10) -> list[tuple[str, str]]:
+    def stream_sources(self, stream_sha256: str, access: Access, limit: int | None = 10) -> list[tuple[str, str]]:
         return reads.stream_sources(self, stream_sha256, access, limit)
 
     def identities(self, sha256s: Sequence[str]) -> dict[str, dict[str, Any]]:

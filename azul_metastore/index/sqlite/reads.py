@@ -260,12 +260,12 @@ def lineage_below(store: SqliteMetadataStore, parents: Sequence[str], through: S
 
 
 def stream_sources(store: SqliteMetadataStore, stream_sha256: str, access: Access,
-                   limit: int) -> list[tuple[str, str]]:
+                   limit: int | None) -> list[tuple[str, str]]:
     allowed = store.allowed(access)
     rows = store._db().execute(
         f"SELECT d.body FROM docs d WHERE d.id IN (SELECT rowid FROM terms WHERE terms MATCH ?) AND {_in(allowed)}"
         f" AND d.source_name IS NOT NULL ORDER BY d.ts DESC LIMIT ?",
-        (value_token("datastreams.sha256", stream_sha256), limit),
+        (value_token("datastreams.sha256", stream_sha256), -1 if limit is None else limit),  # -1: no limit
     ).fetchall()
     pairs: list[tuple[str, str]] = []
     for (body,) in rows:

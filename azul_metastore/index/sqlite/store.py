@@ -443,7 +443,7 @@ class SqliteMetadataStore:
                  for sha in sha256s}
         return {sha: items for sha, items in pages.items() if items}
 
-    def stream_sources(self, stream_sha256: str, access: Access, limit: int = 10) -> list[tuple[str, str]]:
+    def stream_sources(self, stream_sha256: str, access: Access, limit: int | None = 10) -> list[tuple[str, str]]:
         return reads.stream_sources(self, stream_sha256, access, limit)
 
     def identities(self, sha256s: Sequence[str]) -> dict[str, dict[str, Any]]:
