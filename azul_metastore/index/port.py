@@ -161,8 +161,10 @@ class MetadataStore(Protocol):
 
     def count_statuses_before(self, timestamp: str) -> int: ...
 
-    def delete_statuses_of(self, sha256s: Sequence[str]) -> list[str]:
-        """Delete the status documents about these binaries; return their ids."""
+    def delete_statuses_of(self, sha256s: Sequence[str], buried_at: str | None = None) -> list[str]:
+        """Delete the status documents about these binaries; return their ids. With ``buried_at``
+        each is buried at that time (``bury``) before it is deleted, so a purge interrupted
+        between the two cannot leave deleted statuses unburied (a replay would restore them)."""
         ...
 
     def bury(self, ids: Sequence[str], timestamp: str) -> None:

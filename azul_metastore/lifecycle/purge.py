@@ -261,9 +261,7 @@ class _Run:
                 for i in range(0, len(links), PAGE):
                     self._delete_docs(links[i:i + PAGE])
                 children.update(d["sha256"] for d in links)
-            statuses = self.p.index.delete_statuses_of(orphans)
-            if statuses:
-                self.p.index.bury(statuses, self.purge_time)
+            self.p.index.delete_statuses_of(orphans, buried_at=self.purge_time)
             self.progress("binaries", len(orphans))
             frontier = children - done
 

@@ -295,3 +295,8 @@ def test_lifecycle_primitives(store: MetadataStore, dataset) -> None:
     store.bury(["x1"], "2024-04-01T00:00:00Z")
     store.bury(["x2"], "2024-06-01T00:00:00Z")
     assert store.buried(["x1", "x2", "x3"]) == {"x1": "2024-05-01T00:00:00Z", "x2": "2024-06-01T00:00:00Z"}
+    # a purge's delete buries what it deletes, in the same step
+    of_b = sorted(d.id for d in dataset.statuses if d.body["entity"]["input"]["entity"]["sha256"] == B)
+    assert of_b and sorted(store.delete_statuses_of([B], buried_at="2024-07-01T00:00:00Z")) == of_b
+    assert store.buried(of_b) == dict.fromkeys(of_b, "2024-07-01T00:00:00Z")
+    assert store.statuses(dataset.access("system")) == []

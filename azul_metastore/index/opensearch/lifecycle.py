@@ -60,11 +60,14 @@ def count_statuses_before(store: OpenSearchMetadataStore, timestamp: str) -> int
                                       body={"query": {"range": {"timestamp": {"lt": timestamp}}}})["count"])
 
 
-def delete_statuses_of(store: OpenSearchMetadataStore, sha256s: Sequence[str]) -> list[str]:
+def delete_statuses_of(store: OpenSearchMetadataStore, sha256s: Sequence[str], buried_at: str | None) -> list[str]:
+    """Each chunk's statuses are buried (with ``buried_at``) before they are deleted."""
     gone: list[str] = []
     for start in range(0, len(sha256s), _CHUNK):
         query = {"terms": {"entity.input.entity.sha256": list(sha256s[start:start + _CHUNK])}}
         hits = list(store.scan("status", query, False))
+        if buried_at and hits:
+            bury(store, [h["_id"] for h in hits], buried_at)
         store._delete_hits(hits)
         gone += [h["_id"] for h in hits]
     return gone

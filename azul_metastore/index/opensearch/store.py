@@ -343,8 +343,8 @@ class OpenSearchMetadataStore:
     def count_statuses_before(self, timestamp: str) -> int:
         return lifecycle.count_statuses_before(self, timestamp)
 
-    def delete_statuses_of(self, sha256s: Sequence[str]) -> list[str]:
-        return lifecycle.delete_statuses_of(self, sha256s)
+    def delete_statuses_of(self, sha256s: Sequence[str], buried_at: str | None = None) -> list[str]:
+        return lifecycle.delete_statuses_of(self, sha256s, buried_at)
 
     def bury(self, ids: Sequence[str], timestamp: str) -> None:
         lifecycle.bury(self, ids, timestamp)

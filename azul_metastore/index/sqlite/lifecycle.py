@@ -70,13 +70,25 @@ def count_statuses_before(store: SqliteMetadataStore, timestamp: str) -> int:
                                    (epoch_ms(timestamp),)).fetchone()[0])
 
 
-def delete_statuses_of(store: SqliteMetadataStore, sha256s: Sequence[str]) -> list[str]:
+def delete_statuses_of(store: SqliteMetadataStore, sha256s: Sequence[str], buried_at: str | None) -> list[str]:
+    """In one transaction: the tombstones (with ``buried_at``) are written with the deletes or not at all."""
+    from azul_metastore.index.sqlite.store import epoch_ms
+
+    ms = epoch_ms(to_utc_text(buried_at)) if buried_at else None
     gone: list[str] = []
     with store._write() as db:
         for chunk in _chunks(sha256s):
-            gone += [r[0] for r in db.execute(
+            ids = [r[0] for r in db.execute(
                 f"DELETE FROM statuses WHERE sha256 IN ({','.join('?' * len(chunk))}) RETURNING id", chunk)]
+            if ms is not None:
+                db.executemany(_BURY, [(i, ms) for i in ids])
+            gone += ids
     return gone
+
+
+#: a tombstone; a second purge of the same id keeps the later time: it buries everything the first did
+_BURY = ("INSERT INTO tombstones (doc_id, ts) VALUES (?, ?)"
+         " ON CONFLICT (doc_id) DO UPDATE SET ts = MAX(ts, excluded.ts)")
 
 
 def bury(store: SqliteMetadataStore, ids: Sequence[str], timestamp: str) -> None:
@@ -84,9 +96,7 @@ def bury(store: SqliteMetadataStore, ids: Sequence[str], timestamp: str) -> None
 
     ms = epoch_ms(to_utc_text(timestamp))
     with store._write() as db:
-        # a second purge of the same id keeps the later time: it buries everything the first did
-        db.executemany("INSERT INTO tombstones (doc_id, ts) VALUES (?, ?)"
-                       " ON CONFLICT (doc_id) DO UPDATE SET ts = MAX(ts, excluded.ts)", [(i, ms) for i in ids])
+        db.executemany(_BURY, [(i, ms) for i in ids])
 
 
 def buried(store: SqliteMetadataStore, ids: Sequence[str]) -> dict[str, str]:
