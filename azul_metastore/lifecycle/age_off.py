@@ -15,6 +15,13 @@ One pass, in this order (each step only removes what the previous ones made unne
 
 Events older than the retention are dropped at ingest as well (``ingest/indexing.py``), so a replay
 does not bring aged-off submissions back. ``dry_run`` counts instead of deleting.
+
+The (source, label, sha256) of the bytes each page of deleted documents listed, and those of the
+orphans, are journalled (``journal.py``, ``age-off-pass.jsonl`` under ``purge_path``) before the
+documents go. A pass that dies before it has dealt with them (the blob store down, the process
+killed) leaves them there, and the next pass deals with them first: nothing else would find them,
+since the documents that listed them are gone. The journal's lock also keeps two passes from
+running at once.
 """
 
 from __future__ import annotations
@@ -31,6 +38,7 @@ from azul_metastore.events import topics
 from azul_metastore.events.port import EventLog
 from azul_metastore.index.port import MetadataStore, Selector
 from azul_metastore.lifecycle.clock import Clock, SystemClock
+from azul_metastore.lifecycle.journal import Journal
 from azul_metastore.models.events import utc_iso
 from azul_metastore.security import Access
 from azul_metastore.settings import Settings
@@ -90,20 +98,35 @@ class AgeOff:
         self.clock = clock or SystemClock()
 
     def run(self, dry_run: bool = False) -> AgeOffReport:
+        if dry_run:
+            return self._pass(None)
+        with Journal.open(self.settings.purge_path, "pass", prefix="age-off") as journal:
+            report = self._pass(journal)
+            journal.discard()
+        return report
+
+    def _pass(self, journal: Journal | None) -> AgeOffReport:
+        """One pass; deleting (with the journal) or counting (without)."""
+        dry_run = journal is None
         now = self.clock.now()
         report = AgeOffReport(dry_run=dry_run)
         # selection is by search: make everything written so far searchable, so a pass sees it all
         self.index.refresh()
+        if journal is not None and (left := {(source, label, sha) for e in journal.of_type("streams")
+                                             for source, label, sha in e["triples"]}):
+            log.warning("age-off: %d stored streams left by an interrupted pass are dealt with first", len(left))
+            self._delete_streams(left, now, report)
         for name, source in sorted(self.settings.sources.items()):
             if source.expire_events_ms <= 0:
                 continue
             cutoff = utc_iso(now - timedelta(milliseconds=source.expire_events_ms))
             report.cutoffs[name] = cutoff
             selector = Selector(source_name=name, source_timestamp_before=cutoff)
-            if dry_run:
+            if journal is None:
                 report.submissions[name], report.binaries[name] = self.index.count_selected(selector)
             else:
-                report.submissions[name], report.binaries[name] = self._expire_source(selector, now, report)
+                report.submissions[name], report.binaries[name] = self._expire_source(selector, now, report,
+                                                                                       journal)
             log.info("age-off %s: %d documents of source %s at or before %s",
                      "would remove" if dry_run else "removed", report.submissions[name], name, cutoff)
         status_ms = self.settings.status_expire_events_ms
@@ -111,24 +134,29 @@ class AgeOff:
             cutoff = utc_iso(now - timedelta(milliseconds=status_ms))
             report.statuses = (self.index.count_statuses_before(cutoff) if dry_run
                                else self.index.delete_statuses_before(cutoff))
-        if dry_run:
+        if journal is None:
             return report
         orphans = self.index.delete_orphans()
         report.orphans = len(orphans)
-        self._delete_streams(self._refs_of(orphans), now, report)
+        refs = self._refs_of(orphans)
+        journal.append({"type": "streams", "triples": sorted(refs)})
+        self._delete_streams(refs, now, report)
         report.tags_disabled = self._disable_tags()
         report.trimmed = self._trim(now)
         return report
 
     # --- steps ---------------------------------------------------------------------------------
 
-    def _expire_source(self, selector: Selector, now: datetime, report: AgeOffReport) -> tuple[int, int]:
+    def _expire_source(self, selector: Selector, now: datetime, report: AgeOffReport,
+                       journal: Journal) -> tuple[int, int]:
         documents, binaries = 0, set()
         while docs := self.index.select(selector, limit=PAGE):
+            streams = _streams(docs)
+            journal.append({"type": "streams", "triples": sorted(streams)})  # before the documents go
             self.index.delete(Selector(doc_ids=[d["id"] for d in docs]))
             documents += len(docs)
             binaries.update(d["sha256"] for d in docs)
-            self._delete_streams(_streams(docs), now, report)
+            self._delete_streams(streams, now, report)
         return documents, len(binaries)
 
     def _refs_of(self, sha256s: Iterable[str]) -> set[tuple[str, str, str]]:

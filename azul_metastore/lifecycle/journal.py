@@ -1,5 +1,6 @@
 """The purge journal: what a purge decided to delete, written down before it deletes it, so a purge
-killed half-way can be run again and finish the job.
+killed half-way can be run again and finish the job. Age-off keeps one too (``prefix`` ``age-off``):
+the bytes of the documents a pass deleted, until it has dealt with them.
 
 One JSON-lines file per purge request under ``settings.purge_path``, named after a digest of the
 request (running the same purge again finds it). Each line is appended and fsynced before the
@@ -40,18 +41,18 @@ class Journal:
         self.entries = entries
 
     @classmethod
-    def open(cls, folder: Path, key: str) -> Journal:
+    def open(cls, folder: Path, key: str, prefix: str = "purge") -> Journal:
         """Open (creating if needed) the unfinished journal of request ``key`` and lock it."""
         if not folder.parent.exists():
             raise FileNotFoundError(f"the purge folder's parent {folder.parent} does not exist")
         folder.mkdir(exist_ok=True)
-        path = folder / f"purge-{key}.jsonl"
+        path = folder / f"{prefix}-{key}.jsonl"
         handle = open(path, "a+b")  # noqa: SIM115 - held for the journal's lifetime
         try:
             fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
             handle.close()
-            raise Conflict(f"a purge with journal {path.name} is already running; wait for it to finish") from None
+            raise Conflict(f"a {prefix} with journal {path.name} is already running; wait for it to finish") from None
         handle.seek(0)
         entries = list(_parse(handle.read()))
         handle.seek(0, os.SEEK_END)
@@ -88,6 +89,11 @@ class Journal:
         os.replace(self.path, done)
         self.close()
         return done
+
+    def discard(self) -> None:
+        """Remove the journal: everything it recorded is done, and nothing needs keeping."""
+        self.path.unlink(missing_ok=True)
+        self.close()
 
     def started_stamp(self) -> str:
         start = self.started or {}

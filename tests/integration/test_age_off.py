@@ -12,6 +12,7 @@ from click.testing import CliRunner
 
 from azul_metastore.app import Services
 from azul_metastore.cli import main
+from azul_metastore.errors import BackendUnavailable
 from azul_metastore.index.documents import Document
 from azul_metastore.lifecycle.clock import ManualClock
 from azul_metastore.lifecycle.jobs import lifecycle
@@ -89,6 +90,46 @@ def test_age_off_removes_expired_submissions_and_what_only_they_held(services: S
     # a second pass finds nothing more to do
     again = life.age_off().run()
     assert again.documents == 0 and again.orphans == 0 and again.streams_deleted == 0
+
+
+class FlakyBlobs:
+    """A fake blob store in front of the real one whose first ``failures`` deletes fail, as a blob
+    store that times out would."""
+
+    def __init__(self, real, failures: int) -> None:
+        self.real, self.failures = real, failures
+
+    def delete(self, *args, **kwargs):
+        if self.failures:
+            self.failures -= 1
+            raise BackendUnavailable("blob store timed out")
+        return self.real.delete(*args, **kwargs)
+
+    def __getattr__(self, name: str):
+        return getattr(self.real, name)
+
+
+@pytest.mark.parametrize("failures", [1, 3])
+def test_bytes_of_a_pass_that_failed_half_way_go_in_the_next(services: Services, failures: int) -> None:
+    """The submissions are deleted, then the blob store fails: the documents that listed the bytes
+    are gone, so only the journal still knows about them, and the next pass deletes them."""
+    populate(services)
+    life = lifecycle(services)
+    life.clock = ManualClock(offset=timedelta(days=15))
+    real = services.blobs
+    services.blobs = FlakyBlobs(real, failures)
+    with pytest.raises(BackendUnavailable):
+        life.age_off().run()
+    assert refs_of(services, "both") == {"samples", "testing"}  # the testing copy outlived its documents
+    assert list(services.settings.purge_path.glob("age-off-*.jsonl"))  # the journal says what is left
+    services.blobs = real
+    life = lifecycle(services)
+    life.clock = ManualClock(offset=timedelta(days=15))
+    life.age_off().run()
+    for gone in ("t-root", "t-child", "t-grandchild", "both-child"):
+        assert docs_of(services, gone) == [] and refs_of(services, gone) == set(), gone
+    assert refs_of(services, "both") == {"samples"}
+    assert not list(services.settings.purge_path.glob("age-off-*.jsonl"))  # done with: removed
 
 
 def test_expired_events_are_dropped_when_replayed(services: Services, settings: Settings) -> None:
