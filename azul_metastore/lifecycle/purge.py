@@ -5,13 +5,15 @@ A real purge, step by step (each step journalled before it acts, see ``journal.p
 
 1. publish an Azul ``DeleteEvent`` (submission, link, author: the dispatcher's "graveyard" record;
    Azul's model has no binary action, so a binary purge relies on the tombstones alone);
-2. rounds of: select matching documents (a page at a time), journal them, bury their ids
+2. for a submission, link or author purge, a tombstone rule (``tombstones.py``): the events of
+   what it names that are still in the log, not yet indexed, are dropped when they are;
+3. rounds of: select matching documents (a page at a time), journal them, bury their ids
    (``MetadataStore.bury``: a replay of the event log cannot write them back), delete them by id.
    Rounds repeat until nothing matches, catching documents an ingestor wrote meanwhile;
-3. cascade: every binary touched that has no sourced/extracted/mapped document left lost its last
+4. cascade: every binary touched that has no sourced/extracted/mapped document left lost its last
    submission - its remaining documents (results), its statuses and the link documents below it go,
    and its children are examined the same way (a child with another parent survives);
-4. bytes: every (source, label, sha256) of a deleted document, and every stored reference of a
+5. bytes: every (source, label, sha256) of a deleted document, and every stored reference of a
    binary that went, is deleted from the blob store unless a remaining document of that source
    still lists it (``if_older_than`` the purge start, so a re-upload during the purge survives).
 
@@ -36,6 +38,7 @@ from azul_metastore.index.port import MetadataStore, Selector
 from azul_metastore.index.timestamps import parse_timestamp, to_utc_text
 from azul_metastore.lifecycle.clock import Clock, SystemClock
 from azul_metastore.lifecycle.journal import Journal, read_entries, request_key
+from azul_metastore.lifecycle.tombstones import RULE_KINDS, purge_rule
 from azul_metastore.models.events import (
     CURRENT_MODEL_VERSION,
     Author,
@@ -177,6 +180,11 @@ class _Run:
         if not self.journal.has("published"):
             self._publish()
             self.journal.append({"type": "published"})
+        # events of the purged submission, link or author output still in the log, not yet indexed,
+        # are dropped when they are (``tombstones``): their documents have no id to bury yet
+        kind = self.request.kind
+        if kind in RULE_KINDS:
+            self.p.index.bury([purge_rule(kind, self.request.value, self.request.timestamp)], self.purge_time)
         for _ in range(MAX_ROUNDS):
             # what ingestors wrote meanwhile is searchable only after a refresh (deletes refresh
             # only the shards they touch)

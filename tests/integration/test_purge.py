@@ -157,3 +157,36 @@ def test_kill_9_mid_purge_then_run_again(services: Services, settings: Settings)
     for name in ["root", *(f"c{i}" for i in range(120)), *(f"g{i}" for i in range(120))]:
         assert docs_of(services, name) == [] and refs_of(services, name) == set(), name
     assert not Journal.unfinished(settings.purge_path)
+
+
+def test_events_still_in_the_log_when_a_submission_is_purged_stay_purged(services: Services) -> None:
+    """The ingestor lags: when the purge runs, only the root's submission is indexed; the rest of
+    the submission (the root's result, the child's extraction and result) is still in the log.
+    Indexed afterwards, none of it comes back, and a later submission of the same root does."""
+    submission(services, "samples", TS1, "root", {"root": ["child"]})
+    first = services.event_log.read("binary", 0, 1)[0]
+    assert services.indexer().index("binary", [orjson.loads(first.value)]).written
+    (root,) = docs_of(services, "root")
+    lifecycle(services).purger().purge(
+        PurgeRequest("submission", root["track_source_references"], TS1), "tester")
+    ingest(services)  # the ingestor catches up: every event is older than the purge
+    for name in ("root", "child"):
+        # the submission and the extraction stay purged; the delayed results name no submission
+        # (tombstones.py) and go with the binaries left without one at the next age-off
+        assert [d["action"] for d in docs_of(services, name)] == ["enriched"], name
+    assert sorted(services.index.delete_orphans()) == sorted([sha("root"), sha("child")])
+    submission(services, "samples", "2099-01-01T00:00:00Z", "root", results=False)
+    ingest(services)
+    assert [d["action"] for d in docs_of(services, "root")] == ["sourced"]
+
+
+
+def test_an_authors_results_still_in_the_log_stay_purged(services: Services) -> None:
+    """peinfo's output is purged while its results for a later submission wait in the log."""
+    build(services)
+    submission(services, "samples", TS2, "late", refs={"user": "dave"})  # not indexed yet
+    lifecycle(services).purger().purge(PurgeRequest("author", "plugin.peinfo.1"), "tester")
+    ingest(services)
+    assert [d["action"] for d in docs_of(services, "late")] == ["sourced"]  # its submission, no result
+    assert not [d for name in ("root", "a", "other") for d in docs_of(services, name)
+                if d["author"]["name"] == "peinfo"]
