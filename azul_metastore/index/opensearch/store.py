@@ -37,6 +37,7 @@ from azul_metastore.index.port import (
     StatusCount,
     SubmissionRow,
 )
+from azul_metastore.index.timestamps import epoch_ms
 from azul_metastore.query.ast import Node
 from azul_metastore.security import ANY, Access
 
@@ -299,7 +300,7 @@ class OpenSearchMetadataStore:
         deleted = 0
         base = {self.names.open("status"), self.names.shut("status")}
         straddling = []
-        limit = reads.epoch_ms(timestamp)
+        limit = epoch_ms(timestamp)
         for bucket in buckets:
             index, newest = bucket["key"], bucket["newest"]["value"]
             if newest is not None and newest < limit and index not in base:
