@@ -16,12 +16,13 @@ One pass, in this order (each step only removes what the previous ones made unne
 Events older than the retention are dropped at ingest as well (``ingest/indexing.py``), so a replay
 does not bring aged-off submissions back. ``dry_run`` counts instead of deleting.
 
-The (source, label, sha256) of the bytes each page of deleted documents listed, and those of the
-orphans, are journalled (``journal.py``, ``age-off-pass.jsonl`` under ``purge_path``) before the
-documents go. A pass that dies before it has dealt with them (the blob store down, the process
-killed) leaves them there, and the next pass deals with them first: nothing else would find them,
-since the documents that listed them are gone. The journal's lock also keeps two passes from
-running at once.
+The (source, label, sha256) of the bytes each page of deleted documents listed are journalled
+(``journal.py``, ``age-off-pass.jsonl`` under ``purge_path``) before the documents go, and the
+stored references of the orphans as soon as the index has removed them (in one step, which returns
+them). A pass that dies before it has dealt with them (the blob store down, the process killed)
+leaves them there, and the next pass deals with them first: nothing else would find them, since
+the documents that listed them are gone. Only a death between the orphans' removal and that entry
+is not covered. The journal's lock also keeps two passes from running at once.
 """
 
 from __future__ import annotations
