@@ -56,14 +56,16 @@ def _upgrade_binary(event: dict[str, Any]) -> None:
         source["security"] = _security_text(source.get("security"))
         if source["security"] is None:
             source.pop("security")
-        for node in source.get("path") or []:
+        path = source.get("path")
+        for node in path if isinstance(path, list) else ():  # not a list: validation names the field
             if not isinstance(node, dict):
                 continue
             node.pop("type", None)
             _upgrade_author(node.get("author"))
             if node.get("action") not in _ACTIONS:
                 node["action"] = BinaryAction.mapped.value
-    if event.get("action") == BinaryAction.enriched.value and isinstance(entity, dict) and entity.get("datastreams"):
+    if (event.get("action") == BinaryAction.enriched.value and isinstance(entity, dict)
+            and isinstance(entity.get("datastreams"), list) and entity["datastreams"]):
         labels = {d.get("label") for d in entity["datastreams"] if isinstance(d, dict)}
         if "content" in labels and len(labels) > 1:
             event["action"] = BinaryAction.augmented.value
@@ -75,7 +77,12 @@ def _upgrade_binary(event: dict[str, Any]) -> None:
 
 
 def needs_upgrade(event: Any) -> bool:
-    return isinstance(event, dict) and int(event.get("model_version") or 0) < CURRENT_MODEL_VERSION
+    if not isinstance(event, dict):
+        return False
+    try:
+        return int(event.get("model_version") or 0) < CURRENT_MODEL_VERSION
+    except (TypeError, ValueError):  # not a version number: validation says so, naming the field
+        return False
 
 
 def upgrade(model: str, event: dict[str, Any]) -> dict[str, Any]:

@@ -108,6 +108,7 @@ def test_one_bad_event_fails_alone(server: str, services: Services) -> None:
     assert body["total_ok"] == 1 and body["total_failures"] == 4
     errors = [f["error"] for f in body["failures"]]
     assert [e.split(":")[0] for e in errors] == ["event 1", "event 2", "event 3", "event 4"]
+    assert errors[0].startswith("event 1: model_version: ") and errors[1].startswith("event 2: source.path: ")
     assert all("out of range" in e for e in errors[2:])
     assert services.event_log.end_offset("binary") == 1
 
