@@ -22,6 +22,7 @@ reason                   when
 ``bad_password``         none of the passwords opens it
 ``not_an_archive``       neither ZIP nor TAR
 ``corrupt_archive``      the archive cannot be read (truncated, CRC error, bad headers)
+``unsupported_method``   a ZIP member compressed with a method Python cannot read (Deflate64...)
 ``empty_archive``        no non-empty file inside
 =======================  ==========================================================================
 
@@ -203,6 +204,9 @@ class _Run:
                         member = self.copy_out(src, name, info.compress_size)
                 except UnsupportedContent:
                     raise
+                except NotImplementedError as exc:  # a RuntimeError too: a method (Deflate64...) not a password
+                    raise _fail("unsupported_method", f"ZIP member {name!r} uses a compression method this"
+                                " server cannot read (stored, deflate, bzip2 and lzma are read)") from exc
                 except RuntimeError as exc:
                     raise _fail("bad_password", f"the password does not open {name!r}") from exc
                 except _ZIP_ERRORS as exc:
@@ -219,6 +223,9 @@ class _Run:
                 with zf.open(info, pwd=pwd) as probe:
                     probe.read(1)
                 return pwd
+            except NotImplementedError as exc:
+                raise _fail("unsupported_method", f"ZIP member {info.filename!r} uses a compression method"
+                            " this server cannot read (stored, deflate, bzip2 and lzma are read)") from exc
             except RuntimeError:
                 continue
             except (zipfile.BadZipFile, pyzipper.BadZipFile, OSError, ValueError, zlib_error):

@@ -64,8 +64,9 @@ class Unwrapped:
         name = self.metadata.get("name")
         if isinstance(name, str) and name:
             return name
-        fname = self.metadata.get("meta", {}).get("features", {}).get("filename") if isinstance(
-            self.metadata.get("meta"), dict) else None
+        meta = self.metadata.get("meta")
+        features = meta.get("features") if isinstance(meta, dict) else None
+        fname = features.get("filename") if isinstance(features, dict) else None  # metadata is the uploader's
         if isinstance(fname, list) and fname and isinstance(fname[0], str):
             return fname[0]
         return None

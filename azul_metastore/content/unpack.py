@@ -18,8 +18,9 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from azul_metastore.content.extract import ExtractLimits, extract_archive
+from azul_metastore.content.extract import RATIO_FLOOR, ExtractLimits, extract_archive
 from azul_metastore.content.unneuter import SNIFF_BYTES, detect, unneuter
+from azul_metastore.errors import UnsupportedContent
 from azul_metastore.settings import Settings
 
 __all__ = ["UnpackedFile", "file_chunks", "unpack_upload"]
@@ -43,15 +44,16 @@ def file_chunks(path: Path, chunk_size: int = CHUNK) -> Iterator[bytes]:
             yield chunk
 
 
-def _unwrap_file(path: Path, out: Path, settings: Settings,
-                 remove: bool = True) -> tuple[Path, str | None, str | None, int]:
-    """Unwrap ``path`` into ``out`` if it is neutered; returns (path, format, inner name, size)."""
+def _unwrap_file(path: Path, out: Path, settings: Settings, remove: bool = True,
+                 max_bytes: int | None = None) -> tuple[Path, str | None, str | None, int]:
+    """Unwrap ``path`` into ``out`` if it is neutered; returns (path, format, inner name, size).
+    ``max_bytes`` caps the unwrapped size (``upload_max_bytes`` when not given)."""
     with open(path, "rb") as f:
         head = f.read(SNIFF_BYTES)
     if detect(head) is None:
         return path, None, None, path.stat().st_size
     unwrapped = unneuter(file_chunks(path), malpz_max_bytes=settings.malpz_max_bytes,
-                         max_bytes=settings.upload_max_bytes)
+                         max_bytes=settings.upload_max_bytes if max_bytes is None else max_bytes)
     size = 0
     with open(out, "wb") as f:
         for chunk in unwrapped.chunks:
@@ -73,10 +75,27 @@ def unpack_upload(path: Path, workdir: Path, settings: Settings, *, extract: boo
     top, fmt, _inner, size = _unwrap_file(path, workdir / "upload.unwrapped", settings, remove=False)
     if not extract:
         return [UnpackedFile(filename, top, size, fmt)]
-    members = extract_archive(top, workdir, ExtractLimits.from_settings(settings), passwords)
+    limits = ExtractLimits.from_settings(settings)
+    members = extract_archive(top, workdir, limits, passwords)
     files = []
+    # A neutered member (a CaRT in a ZIP) expands once more when unwrapped: those bytes count
+    # towards the archive's limits too, or a small ZIP could store gigabytes.
+    total = sum(m.size for m in members)
     for m in members:
-        mpath, mfmt, minner, msize = _unwrap_file(m.path, m.path.with_suffix(".unwrapped"), settings)
+        budget = max(0, limits.max_total_bytes - (total - m.size))
+        try:
+            mpath, mfmt, minner, msize = _unwrap_file(m.path, m.path.with_suffix(".unwrapped"), settings,
+                                                      max_bytes=min(budget, settings.upload_max_bytes))
+        except UnsupportedContent as exc:
+            if exc.parameters.get("reason") != "too_large" or budget >= settings.upload_max_bytes:
+                raise
+            raise UnsupportedContent(f"archive unpacks to more than {limits.max_total_bytes} bytes once its"
+                                     f" neutered member {m.name!r} is unwrapped", reason="total_size_exceeded",
+                                     limit=limits.max_total_bytes) from None
+        if mfmt and msize > RATIO_FLOOR and msize > limits.max_ratio * max(m.size, 1):
+            raise UnsupportedContent(f"member {m.name!r} expands more than {limits.max_ratio:g} times when"
+                                     " unwrapped", reason="ratio_exceeded", member=m.name, limit=limits.max_ratio)
+        total += msize - m.size
         name = m.name
         if minner:
             folder = posixpath.dirname(m.name)

@@ -96,6 +96,43 @@ def test_carted_archive_is_unwrapped_then_extracted(tmp_path: Path, settings: Se
     assert {f.name: f.path.read_bytes() for f in files} == {"dir/a.txt": b"alpha", "b.txt": b"beta"}
 
 
+def test_a_neutered_member_counts_towards_the_archives_limits_once_unwrapped(tmp_path: Path) -> None:
+    """A ZIP of a small CaRT of zeros: the archive is within every limit, its member unwrapped is
+    not. Refused, not stored at 200 times the upload's size."""
+    carted = b"".join(cart_chunks(b"\0" * (1 << 20) for _ in range(8)))  # 8 MiB of zeros, a few KB carted
+    upload = write(tmp_path, zip_of({"bomb.cart": carted}))
+    small = load_settings(data_dir=tmp_path / "data", extract_max_total_bytes=4 << 20, extract_max_ratio=1000)
+    with pytest.raises(UnsupportedContent) as err:
+        unpack_upload(upload, tmp_path / "w1", small, extract=True)
+    assert err.value.parameters["reason"] == "total_size_exceeded" and "bomb.cart" in err.value.message
+    steep = load_settings(data_dir=tmp_path / "data", extract_max_total_bytes=64 << 20, extract_max_ratio=100)
+    with pytest.raises(UnsupportedContent) as err:
+        unpack_upload(upload, tmp_path / "w2", steep, extract=True)
+    assert err.value.parameters["reason"] == "ratio_exceeded"
+    roomy = load_settings(data_dir=tmp_path / "data", extract_max_total_bytes=64 << 20, extract_max_ratio=10_000)
+    (member,) = unpack_upload(upload, tmp_path / "w3", roomy, extract=True)
+    assert member.size == 8 << 20 and member.neutering == "cart"
+
+
+def test_malpz_metadata_of_the_wrong_shape_leaves_the_name_unknown(tmp_path: Path, settings: Settings) -> None:
+    import malpz
+
+    for meta in ({"features": []}, {"features": "x"}, {"features": {"filename": "not a list"}}):
+        upload = write(tmp_path, malpz.wrap(b"hello world", "OFFICIAL", meta), "up.malpz")
+        (file,) = unpack_upload(upload, tmp_path / "w", settings)
+        assert (file.name, file.neutering, file.path.read_bytes()) == (None, "malpz", b"hello world"), meta
+
+
+def test_a_zip_method_python_cannot_read_is_named_not_taken_for_a_password(tmp_path: Path) -> None:
+    import struct
+
+    raw = bytearray(zip_of({"a.txt": b"hello world"}))
+    raw[8:10] = struct.pack("<H", 9)  # Deflate64, in the local header and the central directory
+    central = raw.find(b"PK\x01\x02")
+    raw[central + 10:central + 12] = struct.pack("<H", 9)
+    assert reason(tmp_path, bytes(raw)) == "unsupported_method"
+
+
 # --- formats -----------------------------------------------------------------------------------
 
 
