@@ -438,6 +438,20 @@ def test_reads_of_a_few_binaries_are_whole_past_one_search_window(loaded: Metada
     assert len(before[1]) > 5 and len(before[2]) >= 5  # several documents each: the window was really passed
 
 
+def test_a_bare_hash_term_never_lists_a_binary_the_caller_cannot_see(loaded: MetadataStore, dataset) -> None:
+    """A bare term matches the binary's own hashes; the binary is still listed, found and counted
+    only for callers who can see one of its documents (B is hidden from low)."""
+    low, system = dataset.access("low"), dataset.access("system")
+    for term in (B, B[:1], B[:5]):
+        query = parse(term)
+        assert B in loaded.list_binaries(query, system, None, 100).items
+        assert B not in loaded.list_binaries(query, low, None, 100).items, term
+        assert B not in loaded.find(query, low, sort="sha256", require_submission=False), term
+        assert B not in loaded.find(query, low, require_submission=False), term
+    assert loaded.count(parse(B), low, require_submission=False) == 0
+    assert loaded.list_binaries(parse(B), low, None, 100).total == 0
+
+
 def test_stream_sources_of_every_document_include_an_old_one_behind_newer_ones(store: MetadataStore,
                                                                                dataset) -> None:
     """Age-off and purge keep bytes a document still lists: an old virustotal submission behind

@@ -62,7 +62,9 @@ def _base(store: SqliteMetadataStore, query: Node | None, access: Access,
     if require_submission:
         clauses.append(f"EXISTS (SELECT 1 FROM docs d WHERE d.binary_id = b.id AND d.source_name IS NOT NULL"
                        f" AND {_in(allowed)})")
-    elif query is None:
+    else:
+        # always: a bare term (a hash or its prefix) matches columns of the binary itself, which
+        # say nothing of who may see it
         clauses.append(f"EXISTS (SELECT 1 FROM docs d WHERE d.binary_id = b.id AND {_in(allowed)})")
     if query is not None:
         compiled = compiler.binary_predicate(query)
