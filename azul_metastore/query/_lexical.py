@@ -4,6 +4,7 @@ quoted strings. Kept apart so the three agree on what a token means.
 
 from __future__ import annotations
 
+import math
 import re
 from decimal import Decimal
 
@@ -34,13 +35,30 @@ _ESCAPES = {"n": "\n", "r": "\r", "t": "\t", "\\": "\\", '"': '"', "'": "'"}
 _QUOTE_ESCAPES = {"\\": "\\\\", "\n": "\\n", "\r": "\\r", "\t": "\\t"}
 
 
+#: the largest integer the indices hold (SQLite INTEGER, OpenSearch long)
+INT64_MAX = 2**63 - 1
+
+
 def number(text: str) -> int | float | None:
-    """The number an unquoted value denotes (``00123`` → 123, ``12.5`` → 12.5), else ``None``."""
+    """The number an unquoted value denotes (``00123`` → 123, ``12.5`` → 12.5), else ``None``.
+
+    An integer past 64 bits is clamped to them (:func:`clamp`), and a decimal past what a float
+    holds is no number: the indices cannot compare either."""
     if _INT.fullmatch(text):
-        return int(text)
+        digits = text.lstrip("-").lstrip("0")
+        if len(digits) > 19:  # past 64 bits whatever the digits (and int() refuses 4,300 of them)
+            return -INT64_MAX - 1 if text.startswith("-") else INT64_MAX
+        return clamp(int(text))
     if _FLOAT.fullmatch(text):
-        return float(text)
+        value = float(text)
+        return value if math.isfinite(value) else None
     return None
+
+
+def clamp(value: int) -> int:
+    """``value`` within the indices' 64-bit integers (SQLite INTEGER, OpenSearch long): a bound
+    past them says what the bound at their edge says, of every integer they hold."""
+    return max(-INT64_MAX - 1, min(INT64_MAX, value))
 
 
 def size(text: str) -> int | float | None:
@@ -52,7 +70,7 @@ def size(text: str) -> int | float | None:
     if found is None:
         return None
     # Decimal keeps "1.1kb" at exactly 1100 bytes, where float arithmetic gives 1100.0000000000002.
-    return int(Decimal(found.group(1)) * SIZE_UNITS[found.group(2).lower()])
+    return clamp(int(Decimal(found.group(1)) * SIZE_UNITS[found.group(2).lower()]))
 
 
 def format_number(value: int | float) -> str:

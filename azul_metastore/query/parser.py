@@ -92,6 +92,9 @@ _EXPECTED = {
     "$END": "the end of the query",
 }
 _SIZE_HINT = "optionally with a size suffix (b, kb, kib, mb, mib, gb, gib, tb, tib)"
+#: terms one query may hold: a longer chain is more than either index compiles (SQLite's expression
+#: depth, OpenSearch's clause count), and no analyst types it
+MAX_TERMS = 500
 
 
 def parse(text: str) -> Node | None:
@@ -105,9 +108,22 @@ def parse(text: str) -> Node | None:
     if tree is None:
         return None
     try:
-        return _build(tree)
+        node = _build(tree)
     except RecursionError:
         raise InvalidQuery("the query nests too deeply; remove some parentheses or NOTs", column=1) from None
+    if (count := _terms(node)) > MAX_TERMS:
+        raise InvalidQuery(f"the query has {count} terms; at most {MAX_TERMS} are accepted (to find many"
+                           " binaries by hash, give the hashes as hashes, not as a term)", column=1)
+    return node
+
+
+def _terms(node: Node) -> int:
+    """How many terms (leaves) a query holds."""
+    if isinstance(node, (Term, Match, Range)):
+        return 1
+    if isinstance(node, Not):
+        return _terms(node.child)
+    return sum(_terms(child) for child in node.children)
 
 
 def parse_tree(text: str) -> Tree | Token | None:
@@ -285,7 +301,7 @@ def _range(key_at: tuple[str, int], opening: Token, low: Token, high: Token, clo
                 f"range bound {str(token)!r} at column {column} is not a number; bounds are numbers {_SIZE_HINT}",
                 column=column,
             )
-        bounds.append(int(number))
+        bounds.append(_lexical.clamp(int(number)))
     return Range(key, bounds[0], bounds[1], opening == "[", closing == "]")
 
 

@@ -452,6 +452,16 @@ def test_a_bare_hash_term_never_lists_a_binary_the_caller_cannot_see(loaded: Met
     assert loaded.list_binaries(parse(B), low, None, 100).total == 0
 
 
+def test_numbers_past_64_bits_compare_on_every_index(loaded: MetadataStore, dataset) -> None:
+    """A bound no 64-bit integer reaches is clamped to them: the query answers what such a bound
+    means, on both indices, instead of failing in one of them."""
+    system = dataset.access("system")
+    assert loaded.count(parse("size:>99999999999999999999999"), system) == 0
+    assert loaded.count(parse("size:<99999999999999999999999"), system) == loaded.count(parse("size:>=0"), system)
+    assert loaded.count(parse("size:[1 TO 99999999999999999999999]"), system) == loaded.count(
+        parse("size:>=1"), system) > 0
+
+
 def test_stream_sources_of_every_document_include_an_old_one_behind_newer_ones(store: MetadataStore,
                                                                                dataset) -> None:
     """Age-off and purge keep bytes a document still lists: an old virustotal submission behind

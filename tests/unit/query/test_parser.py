@@ -302,6 +302,28 @@ def test_deep_nesting_is_an_invalid_query_not_a_crash() -> None:
         parse("NOT " * 5000 + "a")
 
 
+@pytest.mark.parametrize("joiner", [" OR ", " ", " DOCAND "])
+def test_a_query_of_more_than_500_terms_is_refused(joiner: str) -> None:
+    assert parse(joiner.join(["a"] * 500)) is not None
+    with pytest.raises(InvalidQuery, match="has 501 terms; at most 500"):
+        parse(joiner.join(["a"] * 501))
+
+
+def test_integers_past_64_bits_are_clamped_to_them() -> None:
+    """The indices hold 64-bit integers: a bound past them says what the bound at their edge says."""
+    big, small = 2**63 - 1, -(2**63)
+    assert parse("size:>99999999999999999999999") == M("size", big, ":>")
+    assert parse("size:>-99999999999999999999999") == M("size", small, ":>")
+    assert parse("size:>" + "9" * 4400) == M("size", big, ":>")  # past what int() reads
+    assert parse("size:>99999999999999999999tb") == M("size", big, ":>")
+    assert parse("size:>9223372036854775807") == M("size", big, ":>")
+    assert parse("size:>000000000000000000000000012") == M("size", 12, ":>")  # leading zeros: still 12
+    assert parse("depth:[0 TO 99999999999999999999999]") == Range("depth", 0, big)
+    assert parse("depth:[-99999999999999999999999 TO 5]") == Range("depth", small, 5)
+    with pytest.raises(InvalidQuery, match="number"):
+        parse("size:>" + "9" * 400 + ".5")  # past what a float holds
+
+
 def test_values_keep_their_python_types() -> None:
     assert type(M("a", 1).value) is int
     node = parse("a:1 b:1.0 c:'1'")

@@ -75,7 +75,8 @@ def test_printer_rejects_infinite_numbers() -> None:
 
 
 def test_format_number_reads_back_as_the_same_type() -> None:
-    for value in (0, -3, 12345678901234567890, 0.5, -2.25, 1e300, 5e-324, -0.0):
+    # integers the indices can hold (64 bits): a longer one reads back clamped to them
+    for value in (0, -3, 1234567890123456789, -(2**63), 0.5, -2.25, 1e300, 5e-324, -0.0):
         assert number(format_number(value)) == value
         assert type(number(format_number(value))) is type(value)
 
@@ -90,7 +91,8 @@ _keys = st.one_of(_bare_words, st.text(alphabet=_chars, min_size=1, max_size=12)
     lambda key: key not in MAGIC_KEYS
 )
 _quoted = st.sampled_from(["double", "single"])
-_numbers = st.one_of(st.integers(), st.floats(allow_nan=False, allow_infinity=False))
+_int64 = st.integers(min_value=-(2**63), max_value=2**63 - 1)  # a query's integers are clamped to them
+_numbers = st.one_of(_int64, st.floats(allow_nan=False, allow_infinity=False))
 
 
 @st.composite
@@ -132,7 +134,7 @@ def _matches(draw: st.DrawFn) -> Match:
     return Match(magic, draw(st.sampled_from([":", ":="])), value)
 
 
-_ranges = st.builds(Range, _keys, st.integers(), st.integers(), st.booleans(), st.booleans())
+_ranges = st.builds(Range, _keys, _int64, _int64, st.booleans(), st.booleans())
 _leaves = st.one_of(_terms(), _matches(), _ranges)
 
 
