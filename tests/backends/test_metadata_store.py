@@ -462,6 +462,19 @@ def test_numbers_past_64_bits_compare_on_every_index(loaded: MetadataStore, data
         parse("size:>=1"), system) > 0
 
 
+def test_a_hidden_features_values_do_not_count_towards_a_callers_expansion(store: MetadataStore, dataset) -> None:
+    """Comparisons and prefixes on a feature expand to its values: only values the caller may see
+    count, so a hidden binary's 2,100 values neither fail the caller's query nor show through
+    its error."""
+    hidden = binary_event(sha256=sha256_of("many values"), security="MEDIUM REL:APPLE",
+                          features=[{"name": "n", "type": "integer", "value": str(i)} for i in range(2100)])
+    store.write(dataset.binary(hidden))
+    low = dataset.access("low")
+    for term in ("features_map.n:>=1 AND features_map.n:<=3", "features_map.n:1*"):
+        assert store.count(parse(term), low) == 0, term
+        assert store.find(parse(term), low) == [], term
+
+
 def test_stream_sources_of_every_document_include_an_old_one_behind_newer_ones(store: MetadataStore,
                                                                                dataset) -> None:
     """Age-off and purge keep bytes a document still lists: an old virustotal submission behind

@@ -326,17 +326,20 @@ class Compiler:
         return Compiled("d.id IN (SELECT rowid FROM terms WHERE terms MATCH ?)", [expression])
 
     def _expand(self, key: str, op: str, value: object, case_sensitive: bool) -> list[str]:
-        """Distinct values of a token field that satisfy a prefix or a numeric comparison."""
+        """Distinct values of a token field that satisfy a prefix or a numeric comparison, among
+        the values the caller may see: the limit's error must not count values of documents it
+        cannot (it said how many values a hidden feature held)."""
         if op == "prefix":
             text = str(value)
-            sql = "SELECT DISTINCT value FROM vals WHERE field = ? AND lvalue >= ? AND lvalue < ?"
+            sql = "SELECT DISTINCT value FROM vals v WHERE field = ? AND lvalue >= ? AND lvalue < ?"
             params: list[object] = [key, text.lower(), text.lower() + "\U0010ffff"]
             if case_sensitive:
                 sql += " AND substr(value, 1, ?) = ?"
                 params += [len(text), text]
         else:
-            sql = f"SELECT DISTINCT value FROM vals WHERE field = ? AND as_number(value) {op} ?"
+            sql = f"SELECT DISTINCT value FROM vals v WHERE field = ? AND as_number(value) {op} ?"
             params = [key, value]
+        sql += self.security_clause("v")
         rows = self.db.execute(sql + f" LIMIT {MAX_EXPANSION + 1}", params).fetchall()
         if len(rows) > MAX_EXPANSION:
             raise BadRequest(f"{key}{op}{value} matches more than {MAX_EXPANSION} distinct values; be more specific")
