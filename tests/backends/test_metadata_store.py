@@ -475,6 +475,17 @@ def test_a_hidden_features_values_do_not_count_towards_a_callers_expansion(store
         assert store.find(parse(term), low) == [], term
 
 
+def test_a_narrow_range_of_a_feature_with_many_values_is_answered(store: MetadataStore, dataset) -> None:
+    """[1 TO 3] of a feature holding 2,100 values expands the three values within it, not each
+    bound's side of the range (which passed the expansion limit)."""
+    many = binary_event(sha256=sha256_of("many visible values"), security="LOW",
+                        features=[{"name": "n", "type": "integer", "value": str(i)} for i in range(2100)])
+    store.write(dataset.binary(many))
+    low = dataset.access("low")
+    assert store.count(parse("features_map.n:[1 TO 3]"), low) == 1
+    assert store.count(parse("features_map.n:(2099 TO 2200]"), low) == 0
+
+
 def test_stream_sources_of_every_document_include_an_old_one_behind_newer_ones(store: MetadataStore,
                                                                                dataset) -> None:
     """Age-off and purge keep bytes a document still lists: an old virustotal submission behind

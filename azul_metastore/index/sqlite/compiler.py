@@ -289,10 +289,8 @@ class Compiler:
     def _range(self, node: Range) -> Compiled:
         low_op = ">=" if node.low_inclusive else ">"
         high_op = "<=" if node.high_inclusive else "<"
-        if is_token_field(node.key):
-            low = set(self._expand(node.key, low_op, node.low, True))
-            high = set(self._expand(node.key, high_op, node.high, True))
-            return self._tokens(sorted(low & high))
+        if is_token_field(node.key):  # one expansion of both bounds: only the values within count
+            return self._tokens(self._expand(node.key, low_op, node.low, True, also=(high_op, node.high)))
         sql, kind = self._column(node.key)
         if kind == "text":
             raise InvalidInput(f"field {node.key!r} holds text; ranges need a numeric field", field=node.key)
@@ -325,7 +323,8 @@ class Compiler:
         expression = " OR ".join(tokens)
         return Compiled("d.id IN (SELECT rowid FROM terms WHERE terms MATCH ?)", [expression])
 
-    def _expand(self, key: str, op: str, value: object, case_sensitive: bool) -> list[str]:
+    def _expand(self, key: str, op: str, value: object, case_sensitive: bool,
+                also: tuple[str, object] | None = None) -> list[str]:
         """Distinct values of a token field that satisfy a prefix or a numeric comparison, among
         the values the caller may see: the limit's error must not count values of documents it
         cannot (it said how many values a hidden feature held)."""
@@ -339,10 +338,15 @@ class Compiler:
         else:
             sql = f"SELECT DISTINCT value FROM vals v WHERE field = ? AND as_number(value) {op} ?"
             params = [key, value]
+            if also is not None:  # the other bound of a range
+                sql += f" AND as_number(value) {also[0]} ?"
+                params.append(also[1])
         sql += self.security_clause("v")
         rows = self.db.execute(sql + f" LIMIT {MAX_EXPANSION + 1}", params).fetchall()
         if len(rows) > MAX_EXPANSION:
-            raise BadRequest(f"{key}{op}{value} matches more than {MAX_EXPANSION} distinct values; be more specific")
+            what = f"{key}{op}{value}" + (f" and {also[0]}{also[1]}" if also else "")
+            raise BadRequest(f"{what} matches more than {MAX_EXPANSION} distinct values; be more specific"
+                             f" (a range such as {key}:[1 TO 3] expands only the values within it)")
         return sorted({token(key, r[0]) for r in rows})
 
 
