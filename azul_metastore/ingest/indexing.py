@@ -207,10 +207,4 @@ def _instant(text: Any) -> float:
 
 
 def _ms(text: Any) -> int:
-    try:
-        ts = datetime.fromisoformat(str(text))
-    except ValueError:
-        return 0
-    if ts.tzinfo is None:
-        ts = ts.replace(tzinfo=UTC)
-    return int(ts.timestamp() * 1000)
+    return int(_instant(text) * 1000)

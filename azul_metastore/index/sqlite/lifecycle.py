@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 from azul_metastore.index.port import Selector
 from azul_metastore.index.sqlite import bodies
 from azul_metastore.index.sqlite.reads import selector_sql
-from azul_metastore.index.timestamps import to_utc_text
+from azul_metastore.index.timestamps import epoch_ms, to_utc_text
 
 if TYPE_CHECKING:
     from azul_metastore.index.sqlite.store import SqliteMetadataStore
@@ -64,16 +64,12 @@ def child_links(store: SqliteMetadataStore, parent_sha256s: Sequence[str]) -> li
 
 
 def count_statuses_before(store: SqliteMetadataStore, timestamp: str) -> int:
-    from azul_metastore.index.sqlite.store import epoch_ms
-
     return int(store._db().execute("SELECT COUNT(*) FROM statuses WHERE ts < ?",
                                    (epoch_ms(timestamp),)).fetchone()[0])
 
 
 def delete_statuses_of(store: SqliteMetadataStore, sha256s: Sequence[str], buried_at: str | None) -> list[str]:
     """In one transaction: the tombstones (with ``buried_at``) are written with the deletes or not at all."""
-    from azul_metastore.index.sqlite.store import epoch_ms
-
     ms = epoch_ms(to_utc_text(buried_at)) if buried_at else None
     gone: list[str] = []
     with store._write() as db:
@@ -92,8 +88,6 @@ _BURY = ("INSERT INTO tombstones (doc_id, ts) VALUES (?, ?)"
 
 
 def bury(store: SqliteMetadataStore, ids: Sequence[str], timestamp: str) -> None:
-    from azul_metastore.index.sqlite.store import epoch_ms
-
     ms = epoch_ms(to_utc_text(timestamp))
     with store._write() as db:
         db.executemany(_BURY, [(i, ms) for i in ids])
