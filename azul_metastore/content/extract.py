@@ -17,7 +17,8 @@ reason                   when
 ``path_too_long``        a member name longer than ``extract_max_path_length``
 ``path_traversal``       a member name with a ``..`` part, or absolute (``/x``, ``\\x``, ``C:``)
 ``link_member``          a symbolic or hard link (TAR, or a ZIP entry with symlink mode)
-``special_member``       a device, FIFO or other non-regular TAR member
+``special_member``       a device, FIFO, GNU sparse file or other non-regular TAR member
+``header_too_large``     a TAR pax header over 1 MiB (refused before it is read)
 ``password_required``    an encrypted ZIP and no password given
 ``bad_password``         none of the passwords opens it
 ``not_an_archive``       neither ZIP nor TAR
@@ -88,16 +89,47 @@ def _fail(reason: str, message: str, **params: object) -> UnsupportedContent:
     return UnsupportedContent(message, reason=reason, **params)
 
 
+#: the largest GNU long name or pax header read; names are refused far below this by the path limit
+MAX_EXTENDED_HEADER = 1024 * 1024
+_LONG_NAMES = (tarfile.GNUTYPE_LONGNAME, tarfile.GNUTYPE_LONGLINK)
+_PAX = (tarfile.XHDTYPE, tarfile.XGLTYPE, tarfile.SOLARIS_XHDTYPE)
+
+
+class _BoundedTarInfo(tarfile.TarInfo):
+    """A TAR header that refuses what ``tarfile`` would read whole into memory, before reading it.
+
+    ``tarfile`` reads a GNU long name or a pax header in one piece (twice: detection opens the file
+    too), and a GNU sparse file's map block after block into a list: gzip shrinks such blocks about
+    1000 times, so an upload of a few hundred KB took gigabytes before any member check ran. The
+    size is in the header, so refusing costs nothing. Sparse files are refused whole: their map has
+    no size to check up front, and submissions do not need holes kept.
+    """
+
+    def _proc_member(self, tf: tarfile.TarFile) -> tarfile.TarInfo:
+        if self.type in _LONG_NAMES and self.size > MAX_EXTENDED_HEADER:
+            raise _fail("path_too_long", f"archive member path is longer than {MAX_EXTENDED_HEADER} bytes "
+                        f"(a GNU long-name header of {self.size} bytes)", limit=MAX_EXTENDED_HEADER)
+        if self.type in _PAX and self.size > MAX_EXTENDED_HEADER:
+            raise _fail("header_too_large", f"a pax header of {self.size} bytes is over the {MAX_EXTENDED_HEADER} "
+                        "bytes read", limit=MAX_EXTENDED_HEADER)
+        if self.type == tarfile.GNUTYPE_SPARSE:
+            raise _fail("special_member", f"archive member {self.name!r} is a GNU sparse file; "
+                        "archive it without --sparse", member=self.name)
+        return super()._proc_member(tf)
+
+
 def archive_kind(path: Path) -> str | None:
-    """``"zip"``, ``"tar"`` or None."""
+    """``"zip"``, ``"tar"`` or None.
+
+    Raises UnsupportedContent for a TAR whose first header is refused (see ``_BoundedTarInfo``).
+    """
     if zipfile.is_zipfile(path):
         return "zip"
     try:
-        if tarfile.is_tarfile(path):
+        with tarfile.open(path, tarinfo=_BoundedTarInfo):
             return "tar"
     except (OSError, EOFError, tarfile.TarError):
         return None
-    return None
 
 
 class _Run:
@@ -238,7 +270,7 @@ class _Run:
         packed = path.stat().st_size
         out_before = self.total
         try:
-            with tarfile.open(path, mode="r|*") as tf:
+            with tarfile.open(path, mode="r|*", tarinfo=_BoundedTarInfo) as tf:
                 for info in tf:
                     if info.isdir():
                         continue

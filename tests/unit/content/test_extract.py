@@ -234,3 +234,57 @@ def test_broken_cart_inside_zip_rejects_the_whole_upload(tmp_path: Path, setting
         unpack_upload(write(tmp_path, zip_of({"good.cart": good, "bad.cart": bad})), tmp_path / "w", settings,
                       extract=True)
     assert err.value.parameters["reason"] == "truncated_cart"
+
+
+def _gz_tar_with_header(tmp_path: Path, kind: bytes, size: int) -> Path:
+    """A .tar.gz whose first header is of ``kind`` with ``size`` bytes of 'a' behind it, then a file:
+    written in chunks, so the test itself never holds the header's bytes."""
+    import gzip
+
+    header = tarfile.TarInfo("././@LongLink")
+    header.type, header.size = kind, size
+    path = tmp_path / "crafted.tar.gz"
+    with gzip.open(path, "wb", compresslevel=1) as out:
+        out.write(header.tobuf(format=tarfile.GNU_FORMAT))
+        chunk = b"a" * (1024 * 1024)
+        for start in range(0, size, len(chunk)):
+            out.write(chunk[:size - start])
+        out.write(b"\0" * (-size % tarfile.BLOCKSIZE))
+        out.write(tar_of({"after": b"x"}))
+    return path
+
+
+@pytest.mark.parametrize(("kind", "expected"), [(tarfile.GNUTYPE_LONGNAME, "path_too_long"),
+                                                (tarfile.GNUTYPE_LONGLINK, "path_too_long"),
+                                                (tarfile.XHDTYPE, "header_too_large"),
+                                                (tarfile.XGLTYPE, "header_too_large")])
+def test_a_huge_extended_tar_header_is_refused_before_it_is_read(tmp_path: Path, kind: bytes, expected: str) -> None:
+    """tarfile reads such headers whole (twice), so a gzip of a few hundred KB took gigabytes."""
+    import tracemalloc
+
+    path = _gz_tar_with_header(tmp_path, kind, 48 * 1024 * 1024)
+    assert path.stat().st_size < 1024 * 1024
+    (tmp_path / "work").mkdir()
+    tracemalloc.start()
+    try:
+        with pytest.raises(UnsupportedContent) as caught:
+            extract_archive(path, tmp_path / "work", LIMITS)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert caught.value.parameters["reason"] == expected
+    assert peak < 8 * 1024 * 1024
+
+
+def test_tar_long_names_within_the_header_bound_meet_the_path_limit(tmp_path: Path) -> None:
+    assert reason(tmp_path, tar_of({"a" * 61: b"x"})) == "path_too_long"
+    assert reason(tmp_path, tar_of({"a" * 200: b"x"}, "w:gz")) == "path_too_long"
+    roomy = ExtractLimits(**{**LIMITS.__dict__, "max_path_length": 300})
+    assert extract(tmp_path, tar_of({"a" * 200: b"x"}), roomy) == {"a" * 200: b"x"}
+
+
+def test_a_gnu_sparse_tar_member_is_refused(tmp_path: Path) -> None:
+    sparse = tarfile.TarInfo("holes")
+    sparse.type, sparse.size = tarfile.GNUTYPE_SPARSE, 0
+    data = sparse.tobuf(format=tarfile.GNU_FORMAT) + b"\0" * 1024
+    assert reason(tmp_path, data) == "special_member"
