@@ -4,6 +4,7 @@ plugins, annotations, sources, writes and deletes (see ``test_metadata_store.py`
 # ruff: noqa: F811 - pytest fixtures imported from tests/support/index_stores.py are parameters here
 from __future__ import annotations
 
+import dataclasses
 from collections import Counter
 
 import pytest
@@ -300,3 +301,36 @@ def test_lifecycle_primitives(store: MetadataStore, dataset) -> None:
     assert of_b and sorted(store.delete_statuses_of([B], buried_at="2024-07-01T00:00:00Z")) == of_b
     assert store.buried(of_b) == dict.fromkeys(of_b, "2024-07-01T00:00:00Z")
     assert store.statuses(dataset.access("system")) == []
+
+
+def test_values_of_deleted_documents_are_no_longer_listed(store: MetadataStore, dataset) -> None:
+    """A purge or age-off removes a value from feature listings, counts and feature names once no
+    document the caller may see holds it; values other documents still hold stay listed."""
+    store.write(dataset.documents)
+    gone = {g["sha256"] for g in store.delete(Selector(sha256=A))} | {g["sha256"] for g in store.delete(
+        Selector(sha256=C))}
+    assert gone == {A, C}
+    left = Oracle([d for d in dataset.documents if d.doc_type != "binary2" or d.body.get("sha256") not in gone])
+    for user in USERS:
+        access = dataset.access(user)
+        for name in ("tag", "section", "pe_import", "url"):
+            expected = sorted(left.feature_values(access, name))
+            assert _all_values(store, access, name) == expected, (user, name)
+            assert store.count_feature_values(name, access) == len(expected), (user, name)
+        names = {name for body in left.metadata(access) for name in body.get("features_map") or {}}
+        assert sorted(store.feature_names(access)) == sorted(names), user
+
+
+def test_values_a_rewritten_document_no_longer_holds_are_no_longer_listed(store: MetadataStore, dataset) -> None:
+    system = dataset.access("system")
+    first = next(d for d in dataset.documents if d.doc_type == "binary2"
+                 and (d.body.get("features_map") or {}).get("tag"))
+    store.write([first])
+    before = set(_all_values(store, system, "tag"))
+    assert before
+    body = {**first.body, "features_map": {**first.body["features_map"], "tag": ["rewritten"]},
+            "features": [f for f in first.body.get("features") or () if f.get("name") != "tag"]
+            + [{"name": "tag", "value": "rewritten", "type": "string"}]}
+    store.write([dataclasses.replace(first, body=body)])
+    assert _all_values(store, system, "tag") == ["rewritten"]
+    assert store.count_feature_values("tag", system) == 1

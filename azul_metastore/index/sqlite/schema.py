@@ -158,6 +158,13 @@ MIGRATIONS: list[list[str]] = [
         "INSERT INTO terms (terms) VALUES ('delete-all')",
         "INSERT INTO terms (rowid, t) SELECT id, doc_tokens(body) FROM docs",
     ],
+    # 6: ``vals`` rows are removed once no document holds them (listing.py); writers notice a
+    # removal by the counter and stop trusting their cache of listed values. The rows left behind
+    # by earlier deletes stay until the documents' next prune.
+    [
+        "CREATE TABLE counters (name TEXT PRIMARY KEY, value INTEGER NOT NULL) WITHOUT ROWID",
+        "INSERT INTO counters (name, value) VALUES ('vals_pruned', 0)",
+    ],
 ]
 
 SCHEMA_VERSION = len(MIGRATIONS)

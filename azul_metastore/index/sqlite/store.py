@@ -20,7 +20,7 @@ from azul_metastore.index import timestamps
 from azul_metastore.index.documents import Document
 from azul_metastore.index.numbers import as_number
 from azul_metastore.index.port import Page, PivotResult, ReferenceGroup, Selector, SortKey, StatusCount
-from azul_metastore.index.sqlite import bodies, lifecycle, reads, reads_features
+from azul_metastore.index.sqlite import bodies, lifecycle, listing, reads, reads_features
 from azul_metastore.index.sqlite.schema import migrate
 from azul_metastore.index.sqlite.terms import TermCache, searchable, tokens_and_values
 from azul_metastore.query.ast import Node
@@ -73,6 +73,7 @@ class SqliteMetadataStore:
         self._terms = TermCache()
         with self._file.exclusive() as db:
             migrate(db)
+        self._vals_generation = -1  # unknown: the first write lists its whole batch
 
     # --- plumbing ------------------------------------------------------------------------------
 
@@ -240,24 +241,33 @@ class SqliteMetadataStore:
         metadata = list(by_id.values())
         if not metadata:
             return
+        pruned = listing.generation(db)
+        if pruned != self._vals_generation:
+            # a prune (here or in another process) removed rows this cache may say are listed
+            self._terms.forget()
+            self._vals_generation = pruned
+            for doc in metadata:
+                packed, text, _ = prepared[doc.id]
+                prepared[doc.id] = (packed, text, tokens_and_values(doc.body)[1])
         (next_rowid,) = db.execute("SELECT COALESCE(MAX(id), 0) + 1 FROM docs").fetchone()
         new_rows: list[tuple[Any, ...]] = []
         identities: list[tuple[Any, ...]] = []
-        existing: dict[str, tuple[int, bytes]] = {}
+        existing: dict[str, tuple[int, bytes, int]] = {}
         keys = {d.id: bodies.doc_key(d.id) for d in metadata}
         # rows are found by (binary, key): one index probe per document
         pairs = [(self._binary_id(db, d.body["sha256"]), keys[d.id]) for d in metadata]
         for start in range(0, len(pairs), 500):
             chunk = pairs[start:start + 500]
-            for rowid, doc_id, body in db.execute(
-                f"WITH k (b, k) AS (VALUES {','.join(['(?, ?)'] * len(chunk))}) SELECT d.id, d.doc_id, d.body"
-                " FROM k JOIN docs d ON d.binary_id = k.b AND d.doc_key = k.k",
+            for rowid, doc_id, body, old_sid in db.execute(
+                f"WITH k (b, k) AS (VALUES {','.join(['(?, ?)'] * len(chunk))}) SELECT d.id, d.doc_id, d.body,"
+                " d.sec_id FROM k JOIN docs d ON d.binary_id = k.b AND d.doc_key = k.k",
                 [x for pair in chunk for x in pair],
             ):
                 if doc_id in keys:  # not a 64-bit collision with another document
-                    existing[doc_id] = (rowid, body)
+                    existing[doc_id] = (rowid, body, old_sid)
         inserts, updates, fts = [], [], []
         vals: set[tuple[str, str, str, int]] = set()
+        unheld: set[tuple[str, str, int]] = set()  # what rewritten documents no longer hold
         for doc in metadata:
             body = doc.body
             bid = self._binary_id(db, body["sha256"])
@@ -276,9 +286,12 @@ class SqliteMetadataStore:
                    body.get("track_author"), body.get("parent_track_author"), parent_id, text)
             old = existing.get(doc.id)
             if old is not None:
-                rowid, old_body = old
-                old_tokens, _ = tokens_and_values(bodies.unpack(old_body))
+                rowid, old_body, old_sid = old
+                old_tokens, old_pairs = tokens_and_values(bodies.unpack(old_body))
                 fts.append(("delete", rowid, old_tokens))
+                dropped = old_pairs if old_sid != sid else old_pairs - {
+                    (f, v) for f, v in searchable(body) if (f, v) in old_pairs}
+                unheld.update((f, v, old_sid) for f, v in dropped)
                 updates.append((*row, rowid))
             else:
                 rowid = next_rowid
@@ -308,6 +321,8 @@ class SqliteMetadataStore:
         db.executemany("INSERT INTO terms (rowid, t) VALUES (?, ?)", inserts)
         if vals:
             db.executemany("INSERT OR IGNORE INTO vals (field, lvalue, value, sec_id) VALUES (?, ?, ?, ?)", vals)
+        if unheld:
+            listing.prune(db, unheld)
 
     def _write_status(self, db: sqlite3.Connection, doc: Document) -> None:
         body = doc.body
@@ -351,17 +366,20 @@ class SqliteMetadataStore:
         where, params = reads.selector_sql(selector)
         with self._write() as db:
             rows = db.execute(
-                f"SELECT d.id, d.doc_id, d.body, b.sha256 FROM docs d JOIN binaries b ON b.id = d.binary_id"
+                f"SELECT d.id, d.doc_id, d.body, b.sha256, d.sec_id FROM docs d JOIN binaries b ON b.id = d.binary_id"
                 f" WHERE {where}", params,
             ).fetchall()
             gone = []
-            for rowid, doc_id, body, sha256 in rows:
+            unheld: set[tuple[str, str, int]] = set()
+            for rowid, doc_id, body, sha256, sid in rows:
                 parsed = bodies.unpack(body)
-                tokens, _ = tokens_and_values(parsed)
+                tokens, pairs = tokens_and_values(parsed)
+                unheld.update((f, v, sid) for f, v in pairs)
                 db.execute("INSERT INTO terms (terms, rowid, t) VALUES ('delete', ?, ?)", (rowid, tokens))
                 gone.append({"id": doc_id, "sha256": sha256, "source": (parsed.get("source") or {}).get("name"),
                              "datastreams": parsed.get("datastreams") or [], "action": parsed.get("action")})
             db.executemany("DELETE FROM docs WHERE id = ?", [(r[0],) for r in rows])
+            listing.prune(db, unheld)
         return gone
 
     def delete_orphans(self) -> list[str]:
@@ -371,12 +389,16 @@ class SqliteMetadataStore:
                 "SELECT b.id, b.sha256 FROM binaries b WHERE NOT EXISTS (SELECT 1 FROM docs d WHERE"
                 " d.binary_id = b.id AND d.action IN ('sourced', 'extracted', 'mapped'))"
             ).fetchall()
+            unheld: set[tuple[str, str, int]] = set()
             for bid, _ in orphans:
-                for rowid, body in db.execute("SELECT id, body FROM docs WHERE binary_id = ?", (bid,)).fetchall():
-                    tokens, _ = tokens_and_values(bodies.unpack(body))
+                for rowid, body, sid in db.execute("SELECT id, body, sec_id FROM docs WHERE binary_id = ?",
+                                                   (bid,)).fetchall():
+                    tokens, pairs = tokens_and_values(bodies.unpack(body))
+                    unheld.update((f, v, sid) for f, v in pairs)
                     db.execute("INSERT INTO terms (terms, rowid, t) VALUES ('delete', ?, ?)", (rowid, tokens))
                 db.execute("DELETE FROM docs WHERE binary_id = ?", (bid,))
                 db.execute("DELETE FROM binaries WHERE id = ?", (bid,))
+            listing.prune(db, unheld)
             self._binary_ids.clear()
             self._identified.clear()
         return [sha for _, sha in orphans]

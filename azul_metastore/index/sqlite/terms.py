@@ -258,6 +258,11 @@ class TermCache:
         tokens.update(key_tokens(doc))
         return " ".join(tokens), unlisted
 
+    def forget(self) -> None:
+        """Drop what is known to be listed (``vals`` rows were removed: listing.py)."""
+        self._fields.clear()
+        self._count = 0
+
     def listed(self, security: str, pairs: set[tuple[str, str]]) -> None:
         """Remember that ``vals`` now lists ``pairs`` for ``security`` (call after the commit)."""
         bit = self._bit(security)

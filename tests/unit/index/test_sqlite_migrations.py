@@ -33,6 +33,8 @@ OLD_INDEXES = [
     "INSERT INTO terms (rowid, t) SELECT id, value_tokens(body) FROM docs",
     # schemas 2-4 listed datastream sha256s (one row stands for them here)
     "INSERT INTO vals (field, lvalue, value, sec_id) VALUES ('datastreams.sha256', 'ab', 'ab', 1)",
+    # schemas 2-5 had no counters (the prune of ``vals``, listing.py, came with 6)
+    "DROP TABLE counters",
 ]
 
 SCHEMA_2 = [
