@@ -5,13 +5,13 @@ that status documents are partitioned by (so age-off can drop whole buckets, §4
 from __future__ import annotations
 
 import re
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from azul_metastore.errors import InvalidInput
 from azul_metastore.models.events import utc_iso
 
-__all__ = ["epoch_ms", "parse_timestamp", "partition_key", "to_utc_text"]
+__all__ = ["epoch_ms", "parse_timestamp", "partition_end", "partition_key", "to_utc_text"]
 
 # Events in the log were written by pydantic, which already emits the canonical UTC form
 # (``...T12:00:00Z`` or ``...T12:00:00.123456Z``); recognising it skips a parse per timestamp.
@@ -82,3 +82,34 @@ def partition_key(value: Any, unit: str) -> str:
     if unit == "day":
         return f"{ts.year:04d}-{ts.month:02d}-{ts.day:02d}"
     raise InvalidInput(f"partition unit {unit!r} is not one of: all, year, month, week, day")
+
+
+_KEYS = re.compile(r"^(\d{4})(?:-(\d\d)(?:-w(\d\d)|-(\d\d))?)?$")
+
+
+def partition_end(key: str) -> datetime | None:
+    """When the time bucket ``key`` (of :func:`partition_key`) ends: every document in it is older.
+
+    None for ``all`` and for anything that is not a bucket key. A week bucket is cut by its month
+    as well as by its week (a week straddling two months has a bucket in each).
+    """
+    m = _KEYS.match(key)
+    if not m:
+        return None
+    year, month, week, day = (int(g) if g else None for g in m.groups())
+    assert year is not None
+    if (month is not None and not 1 <= month <= 12) or (week is not None and not 1 <= week <= 53):
+        return None
+    try:
+        if month is None:
+            return datetime(year + 1, 1, 1, tzinfo=UTC) if year < 9999 else None
+        month_end = (datetime(year + (month == 12), month % 12 + 1, 1, tzinfo=UTC)
+                     if (year, month) < (9999, 12) else None)
+        if day is not None:
+            return datetime(year, month, day, tzinfo=UTC) + timedelta(days=1)
+        if week is not None:
+            week_end = datetime(year, 1, 1, tzinfo=UTC) + timedelta(days=7 * week)
+            return min(week_end, month_end) if month_end else week_end
+        return month_end
+    except (ValueError, OverflowError):
+        return None

@@ -334,3 +334,48 @@ def test_values_a_rewritten_document_no_longer_holds_are_no_longer_listed(store:
     store.write([dataclasses.replace(first, body=body)])
     assert _all_values(store, system, "tag") == ["rewritten"]
     assert store.count_feature_values("tag", system) == 1
+
+
+def _submitted_at(dataset, timestamp: str) -> list:
+    from tests.support.events import binary_event
+
+    return dataset.encoder.encode_binary(as_logged("binary", binary_event(timestamp=timestamp))).documents
+
+
+@pytest.mark.parametrize("cutoff", ["2024-01-01T00:00:00Z", "2024-01-01T00:00:00.499Z", "2024-01-01"])
+def test_date_bounds_are_exact_to_the_millisecond(store: MetadataStore, dataset, cutoff: str) -> None:
+    """A cutoff given without a fraction (as age-off's own cutoffs are) takes nothing after it:
+    OpenSearch rounds a bound given as text up over what the text leaves out."""
+    docs = _submitted_at(dataset, "2024-01-01T00:00:00.500Z")
+    store.write(docs)
+    sha256, system = docs[-1].body["sha256"], dataset.access("system")
+    before = Selector(source_name="samples", source_timestamp_before=cutoff)
+    assert store.count_selected(before)[0] == 0
+    assert store.select(before, None) == []
+    assert store.delete(before) == []
+    at = Selector(source_name="samples", source_timestamp="2024-01-01T00:00:00Z")
+    assert store.count_selected(at)[0] == 0
+    assert store.document_stats(sha256, system, newer_than="2024-01-01T00:00:00Z")[0] == 1
+    assert store.document_stats(sha256, system, newer_than="2024-01-01T00:00:00.500Z")[0] == 0
+    assert store.count_selected(Selector(source_name="samples", source_timestamp="2024-01-01T00:00:00.5Z"))[0] == 1
+    assert len(store.delete(Selector(source_name="samples", source_timestamp_before="2024-01-01T00:00:00.500Z"))) == 1
+
+
+def test_a_status_bucket_is_dropped_only_when_its_period_ended(store, dataset) -> None:
+    """A status written but not refreshed yet (an ingestor during the age-off pass) is kept: the
+    bucket it went to is judged by its period, not by the newest status a search finds in it."""
+    raw, system = store.inner, dataset.access("system")
+    early = dataset.encoder.encode_status(as_logged("status", status_event(B, "completed", "2024-03-04T00:00:00Z",
+                                                                          "early")))
+    late = dataset.encoder.encode_status(as_logged("status", status_event(D, "completed", "2024-03-06T00:00:00Z",
+                                                                         "late")))
+    assert early.partition == late.partition
+    raw.write([early])
+    raw.refresh()
+    raw.write([late])
+    assert raw.delete_statuses_before("2024-03-05T00:00:00Z") == 1
+    raw.refresh()
+    assert [s["entity"]["input"]["entity"]["sha256"] for s in raw.statuses(system)] == [D]
+    assert raw.delete_statuses_before("2024-03-11T00:00:00Z") == 1
+    raw.refresh()
+    assert raw.statuses(system) == []

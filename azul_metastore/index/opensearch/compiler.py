@@ -23,6 +23,7 @@ from collections.abc import Callable
 from typing import Any
 
 from azul_metastore.errors import BadRequest, InvalidInput
+from azul_metastore.index.timestamps import epoch_ms
 from azul_metastore.query.ast import And, DocAnd, Match, Node, Not, Or, Range, Term, keys
 from azul_metastore.security import Access
 
@@ -83,6 +84,16 @@ def security_filter(access: Access) -> list[Query]:
                                               for k in ("exclusive", "inclusive", "markings")]}})
     clauses.extend({"term": {"encoded_security.inclusive": label}} for label in sorted(access.include_safe))
     return clauses
+
+
+def instant(**bounds: str) -> Query:
+    """Range bounds (``gt=``, ``lte=``...) on a date field at the exact millisecond of each text.
+
+    Given as text, OpenSearch rounds a bound over the precision the text leaves out: ``lte
+    2024-01-01T00:00:00Z`` took all of that second and ``lte 2024-01-01`` the whole day, so a
+    purge or age-off deleted submissions after its cutoff. The embedded index compares
+    milliseconds; so does this."""
+    return {**{op: epoch_ms(text) for op, text in bounds.items()}, "format": "epoch_millis"}
 
 
 def visible(access: Access, *clauses: Query) -> Query:

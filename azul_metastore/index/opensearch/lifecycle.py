@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 import orjson
 
 from azul_metastore.index.opensearch.client import translated
+from azul_metastore.index.opensearch.compiler import instant
 from azul_metastore.index.opensearch.reads import METADATA, selector_query
 from azul_metastore.index.port import Selector
 from azul_metastore.index.timestamps import epoch_ms, to_utc_text
@@ -54,10 +55,9 @@ def child_links(store: OpenSearchMetadataStore, parent_sha256s: Sequence[str]) -
 
 
 def count_statuses_before(store: OpenSearchMetadataStore, timestamp: str) -> int:
-    epoch_ms(timestamp)
     with translated("counting old statuses"):
         return int(store.client.count(index=store.alias("status"),
-                                      body={"query": {"range": {"timestamp": {"lt": timestamp}}}})["count"])
+                                      body={"query": {"range": {"timestamp": instant(lt=timestamp)}}})["count"])
 
 
 def delete_statuses_of(store: OpenSearchMetadataStore, sha256s: Sequence[str], buried_at: str | None) -> list[str]:

@@ -17,9 +17,8 @@ from opensearchpy import helpers
 from azul_metastore.errors import InvalidInput
 from azul_metastore.index.opensearch import batching, brief
 from azul_metastore.index.opensearch.client import translated
-from azul_metastore.index.opensearch.compiler import QueryCompiler, has_child, security_filter, visible
+from azul_metastore.index.opensearch.compiler import QueryCompiler, has_child, instant, security_filter, visible
 from azul_metastore.index.port import Page, Selector
-from azul_metastore.index.timestamps import epoch_ms
 from azul_metastore.query.ast import And, Node
 from azul_metastore.security import Access
 
@@ -276,8 +275,7 @@ def documents(store: OpenSearchMetadataStore, sha256s: Sequence[str], access: Ac
     if author_name:
         clauses.append({"term": {"author.name": author_name}})
     if newer_than:
-        epoch_ms(newer_than)
-        clauses.append({"range": {"timestamp": {"gt": newer_than}}})
+        clauses.append({"range": {"timestamp": instant(gt=newer_than)}})
     query = visible(access, *clauses)
     if limit and limit <= WINDOW:
         body = {"size": limit, "query": query, "sort": [{"timestamp": "desc"}], **brief.request(store.briefs, fields)}
@@ -473,8 +471,7 @@ def statuses(store: OpenSearchMetadataStore, access: Access, sha256: str | None,
     if author:
         clauses.append({"term": {"encoded.author": author}})
     if since:
-        epoch_ms(since)
-        clauses.append({"range": {"timestamp": {"gte": since}}})
+        clauses.append({"range": {"timestamp": instant(gte=since)}})
     if wanted:
         clauses.append({"terms": {"entity.status": list(wanted)}})
     body = {"size": min(limit, WINDOW), "query": visible(access, *clauses), "sort": [{"timestamp": "desc"}]}
@@ -507,8 +504,8 @@ def selector_query(selector: Selector) -> Query:
     if selector.track_source_references is not None:
         clauses.append({"term": {"track_source_references": selector.track_source_references}})
     if selector.source_timestamp is not None:
-        epoch_ms(selector.source_timestamp)
-        clauses.append({"term": {"source.timestamp": selector.source_timestamp}})
+        at = selector.source_timestamp
+        clauses.append({"range": {"source.timestamp": instant(gte=at, lte=at)}})
     if selector.track_link is not None:
         clauses.append({"term": {"track_link": selector.track_link}})
     if selector.track_author is not None:
@@ -518,8 +515,7 @@ def selector_query(selector: Selector) -> Query:
     if selector.source_name is not None:
         clauses.append({"term": {"source.name": selector.source_name}})
     if selector.source_timestamp_before is not None:
-        epoch_ms(selector.source_timestamp_before)
-        clauses.append({"range": {"source.timestamp": {"lte": selector.source_timestamp_before}}})
+        clauses.append({"range": {"source.timestamp": instant(lte=selector.source_timestamp_before)}})
     if selector.sha256 is not None:
         clauses.append({"term": {"sha256": selector.sha256}})
     if selector.doc_ids:
@@ -535,8 +531,7 @@ def document_stats(store: OpenSearchMetadataStore, sha256: str, access: Access, 
     if author_name:
         clauses.append({"term": {"author.name": author_name}})
     if newer_than:
-        epoch_ms(newer_than)
-        clauses.append({"range": {"timestamp": {"gt": newer_than}}})
+        clauses.append({"range": {"timestamp": instant(gt=newer_than)}})
     body = {"size": 0, "track_total_hits": True, "query": visible(access, *clauses),
             "aggs": {"newest": {"max": {"field": "timestamp"}}}}
     answer = search(store, "binary2", body, "counting documents", [sha256])

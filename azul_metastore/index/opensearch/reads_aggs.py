@@ -13,10 +13,9 @@ from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
-from azul_metastore.index.opensearch.compiler import visible
+from azul_metastore.index.opensearch.compiler import instant, visible
 from azul_metastore.index.opensearch.reads import METADATA, WINDOW, _sha256s, search
 from azul_metastore.index.port import FeatureValueRow, Page, PivotResult, ReferenceGroup, StatusCount
-from azul_metastore.index.timestamps import epoch_ms
 from azul_metastore.security import Access
 
 if TYPE_CHECKING:
@@ -156,8 +155,7 @@ def status_counts(store: OpenSearchMetadataStore, access: Access, since: str | N
                   statuses: Sequence[str]) -> list[StatusCount]:
     clauses: list[Query] = []
     if since:
-        epoch_ms(since)
-        clauses.append({"range": {"timestamp": {"gte": since}}})
+        clauses.append({"range": {"timestamp": instant(gte=since)}})
     if statuses:
         clauses.append({"terms": {"entity.status": list(statuses)}})
     out: list[StatusCount] = []
@@ -236,8 +234,7 @@ def source_submissions(store: OpenSearchMetadataStore, source: str, access: Acce
     if tsr:
         clauses.append({"term": {"track_source_references": tsr}})
     if timestamp:
-        epoch_ms(timestamp)
-        clauses.append({"term": {"source.timestamp": timestamp}})
+        clauses.append({"range": {"source.timestamp": instant(gte=timestamp, lte=timestamp)}})
     body = {"size": 0, "query": _direct(access, source, *clauses), "aggs": {"t": {
         "terms": {"field": "source.timestamp", "size": limit, "order": {"_key": "desc"}},
         "aggs": {"g": {"terms": {"field": "track_source_references", "size": limit, "order": {"_key": "asc"}},

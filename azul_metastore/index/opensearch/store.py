@@ -27,6 +27,7 @@ from azul_metastore.index.documents import Document
 from azul_metastore.index.numbers import numeric_view
 from azul_metastore.index.opensearch import batching, brief, lifecycle, reads, reads_aggs, reads_similar
 from azul_metastore.index.opensearch.client import translated
+from azul_metastore.index.opensearch.compiler import instant
 from azul_metastore.index.opensearch.templates import DOC_TYPES, BinaryLayout, IndexNames, Templates
 from azul_metastore.index.port import (
     Page,
@@ -37,7 +38,7 @@ from azul_metastore.index.port import (
     StatusCount,
     SubmissionRow,
 )
-from azul_metastore.index.timestamps import epoch_ms
+from azul_metastore.index.timestamps import epoch_ms, partition_end
 from azul_metastore.query.ast import Node
 from azul_metastore.security import ANY, Access
 
@@ -291,19 +292,24 @@ class OpenSearchMetadataStore:
         return orphans
 
     def delete_statuses_before(self, timestamp: str) -> int:
-        """Drop whole time-bucket indices entirely older than ``timestamp`` (cheap, no tombstones);
-        delete documents one by one only in the buckets that straddle it."""
-        body = {"size": 0, "aggs": {"indices": {"terms": {"field": "_index", "size": 10_000},
-                                                "aggs": {"newest": {"max": {"field": "timestamp"}}}}}}
+        """Drop whole time-bucket indices whose period ended by ``timestamp`` (cheap, no tombstones);
+        delete documents one by one only in the buckets that straddle it.
+
+        A bucket is judged by the period its name says, not by the newest status a search finds
+        in it: a status written but not yet refreshed is not found, and the index went with it."""
+        body = {"size": 0, "aggs": {"indices": {"terms": {"field": "_index", "size": 10_000}}}}
         with translated("reading status indices"):
             buckets = self.client.search(index=self.alias("status"), body=body)["aggregations"]["indices"]["buckets"]
         deleted = 0
         base = {self.names.open("status"), self.names.shut("status")}
+        prefixes = (self.names.open("status") + ".", self.names.shut("status") + ".")
         straddling = []
-        limit = epoch_ms(timestamp)
+        cutoff = epoch_ms(timestamp)
         for bucket in buckets:
-            index, newest = bucket["key"], bucket["newest"]["value"]
-            if newest is not None and newest < limit and index not in base:
+            index = bucket["key"]
+            key = next((index[len(p):] for p in prefixes if index.startswith(p)), None)
+            end = partition_end(key) if key and index not in base else None
+            if end is not None and end.timestamp() * 1000 <= cutoff:
                 with translated(f"dropping status index {index}"):
                     self.client.indices.delete(index=index)
                 deleted += bucket["doc_count"]
@@ -313,7 +319,7 @@ class OpenSearchMetadataStore:
             with translated("deleting old statuses"):
                 answer = self.client.delete_by_query(
                     index=",".join(straddling), refresh=True, conflicts="proceed",
-                    body={"query": {"range": {"timestamp": {"lt": timestamp}}}})
+                    body={"query": {"range": {"timestamp": instant(lt=timestamp)}}})
             deleted += answer.get("deleted", 0)
         return deleted
 

@@ -10,7 +10,7 @@ import pytest
 from pydantic import TypeAdapter, ValidationError
 
 from azul_metastore.errors import InvalidInput
-from azul_metastore.index.timestamps import epoch_ms, parse_timestamp, to_utc_text
+from azul_metastore.index.timestamps import epoch_ms, parse_timestamp, partition_end, partition_key, to_utc_text
 from azul_metastore.models.events import Timestamp
 
 OUT_OF_RANGE = ["0001-01-01T00:00:00+01:00", "9999-12-31T23:59:59-01:00"]
@@ -55,3 +55,21 @@ def test_times_at_the_edges_of_the_range_are_kept() -> None:
     assert to_utc_text("0001-01-01T00:00:00Z") == "0001-01-01T00:00:00Z"
     assert to_utc_text("9999-12-31T23:59:59+00:00") == "9999-12-31T23:59:59Z"
     assert TypeAdapter(Timestamp).validate_python("0001-01-01T01:00:00+01:00").year == 1
+
+
+@pytest.mark.parametrize("unit", ["year", "month", "week", "day"])
+def test_a_bucket_ends_where_the_next_begins(unit: str) -> None:
+    """Every instant falls before its bucket's end, and the end belongs to another bucket."""
+    from datetime import UTC, datetime, timedelta
+
+    at = datetime(2023, 12, 1, tzinfo=UTC)
+    while at.year < 2025:
+        key = partition_key(at, unit)
+        end = partition_end(key)
+        assert end is not None and at < end, (key, at)
+        assert partition_key(end, unit) != key and partition_key(end - timedelta(microseconds=1), unit) == key
+        at += timedelta(hours=5)
+
+
+def test_what_is_not_a_bucket_has_no_end() -> None:
+    assert [partition_end(k) for k in ("all", "2024-13", "2024-02-30", "2024-03-w54", "x2024", "9999")] == [None] * 6
