@@ -4,7 +4,11 @@ The loop is fetch → index → dead-letter the rejects → commit. The commit c
 the index write returned (durable and searchable), so a crash anywhere before it makes the log hand
 the same batch out again, and the idempotent upserts make the second pass end in the same index.
 A failure of the index itself (not of an event) releases the batch and backs off; nothing is
-skipped.
+skipped. An index that *refuses* a batch (a 400: say a plugin's feature names overflow the
+mapping's field limit) would refuse it again on every retry and stop the ingestor for good, so the
+batch is split in halves until the events it refuses are alone; those go to the dead letters
+(``index_refused``, with the index's message) and the rest is indexed. Refusals are the index's
+400 and 422 answers (``InvalidInput``); an index that is down or overloaded is retried instead.
 
 The group is ``ingestor-{partition}-{model}-{ingestor_version_suffix}``: bumping the suffix gives a
 new group, which replays the whole retained history (Azul's documented re-index mechanism).
@@ -20,11 +24,11 @@ from collections.abc import Callable
 
 import orjson
 
-from azul_metastore.errors import MetastoreError
+from azul_metastore.errors import InvalidInput, MetastoreError
 from azul_metastore.events import topics
 from azul_metastore.events.port import EventLog, Message, Record
 from azul_metastore.ingest import metrics
-from azul_metastore.ingest.indexing import MODELS, EventIndexer
+from azul_metastore.ingest.indexing import MODELS, EventIndexer, Rejected
 from azul_metastore.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -88,11 +92,11 @@ class Ingestor:
             events.append(event)
             parsed_from.append(record)
         try:
-            result = self.indexer.index(self.model, events)
+            rejects = self._index(events, 0)
         except MetastoreError:
             self.event_log.release(batch)
             raise
-        for rejected in result.rejected:
+        for rejected in rejects:
             dead.append(dead_letter(parsed_from[rejected.index], rejected.reason, rejected.error))
             metrics.DEAD_LETTERS.labels(self.model, rejected.reason).inc()
         if dead:
@@ -100,6 +104,18 @@ class Ingestor:
         self.event_log.commit(batch)
         self.processed += len(batch.records)
         return len(batch.records)
+
+    def _index(self, events: list[dict], offset: int) -> list[Rejected]:
+        """Index ``events``; the rejects, numbered from ``offset``. Halves a batch the index refuses."""
+        try:
+            result = self.indexer.index(self.model, events)
+        except InvalidInput as exc:
+            if len(events) == 1:
+                log.error("ingestor %s: the index refused an event: %s", self.model, exc)
+                return [Rejected(offset, "index_refused", str(exc))]
+            half = len(events) // 2
+            return self._index(events[:half], offset) + self._index(events[half:], offset + half)
+        return [Rejected(offset + r.index, r.reason, r.error) for r in result.rejected]
 
     def run(self, stop: threading.Event, between_batches: Callable[[], None] | None = None) -> None:
         """Loop until ``stop`` is set; the batch in hand is always finished first.

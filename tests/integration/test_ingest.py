@@ -215,3 +215,47 @@ def test_refresh_indexes_before_answering(server: str, services: Services) -> No
                       content=json.dumps([event]))
     assert resp.json()["total_ok"] == 1
     assert services.index.documents(["d" * 64], system(services))
+
+
+@pytest.mark.opensearch
+def test_events_the_index_refuses_are_dead_lettered_and_the_rest_indexed(tmp_path, opensearch_url: str) -> None:
+    """OpenSearch refusing a batch (here: new feature names over the mapping's field limit) used
+    to stop the ingestor for good, retrying the same batch; now the refused event is isolated."""
+    import uuid
+
+    from azul_metastore.app import build_services
+    from azul_metastore.index.opensearch.client import new_client
+    from azul_metastore.settings import load_settings
+    from tests.conftest import TEST_SOURCES
+    from tests.support.index_data import feat
+
+    partition = f"t{uuid.uuid4().hex[:12]}"
+    services = build_services(load_settings(
+        data_dir=tmp_path / "data", sources=TEST_SOURCES, auth_open=True, index_backend="opensearch",
+        opensearch_url=opensearch_url, partition=partition, opensearch_binary_indices="single"))
+    admin = new_client(opensearch_url)
+    try:
+        first = binary_event(features=[feat("tag", "one")])
+        services.intake.post("binary", [first])
+        assert ingest_all(services) == 1
+        admin.indices.put_settings(index=f"azul.*.{partition}.binary2*",
+                                   body={"index.mapping.total_fields.limit": 1})
+        refused = binary_event(sha256="c" * 64, features=[feat("brand_new_name", "x")])
+        kept = [binary_event(sha256=f"{i:064x}", features=[feat("tag", str(i))]) for i in range(5)]
+        services.intake.post("binary", [*kept[:2], refused, *kept[2:]])
+        assert ingest_all(services) == 6
+        dead = [orjson.loads(r.value) for r in services.event_log.read("dead-letter", 0, 10)]
+        assert [d["reason"] for d in dead] == ["index_refused"]
+        assert "Limit of total fields" in dead[0]["error"] and dead[0]["event"]["entity"]["sha256"] == "c" * 64
+        services.index.refresh()
+        for event in kept:
+            assert services.index.documents([event["entity"]["sha256"]], system(services))
+        assert build_ingestor(services, "binary").run_once(wait=0) == 0
+    finally:
+        services.close()
+        admin.indices.delete(index=f"azul.o.{partition}.*,azul.x.{partition}.*", ignore_unavailable=True,
+                             allow_no_indices=True, expand_wildcards="all")
+        for template in admin.indices.get_index_template(name=f"azul.{partition}.*", ignore=404).get(
+                "index_templates", []):
+            admin.indices.delete_index_template(name=template["name"])
+        admin.close()

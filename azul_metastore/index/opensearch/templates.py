@@ -382,13 +382,16 @@ class Templates:
         new = names - self.features
         if not new:
             return
-        self.features |= self._known_features(self._current("binary2")) | new
+        # remembered only once mapped: a refused name (over the field limit) is refused again
+        # next time rather than taken for mapped
+        known = self.features | self._known_features(self._current("binary2")) | new
         with translated("adding feature fields"):
             self.client.indices.put_mapping(
                 index=",".join(self.names.patterns("binary2")), allow_no_indices=True, ignore_unavailable=True,
                 body={"properties": feature_fields(new)})
             self.client.indices.put_index_template(name=self.names.template("binary2"),
-                                                   body=self.body("binary2", self.features))
+                                                   body=self.body("binary2", known))
+        self.features = known
         log.info("mapped %d new feature names: %s", len(new), ", ".join(sorted(new)[:20]))
 
 
