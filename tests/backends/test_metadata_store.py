@@ -73,6 +73,30 @@ QUERIES = [
     ("size:<200", "system", "C"),
     ("depth:1", "system", "C"),
     ("depth:>=1", "system", "C"),
+    # numbers past what a field can hold compare as numbers, never an error (OpenSearch's
+    # integer fields answered 400); non-ASCII digits and infinities are not numbers
+    ("depth:<3000000000", "system", "ABCDE"),
+    ("depth:[0 TO 3000000000]", "system", "ABCDE"),
+    ("depth:>3000000000", "system", ""),
+    ("depth:3000000000", "system", ""),
+    ("depth:1.5", "system", ""),
+    ("num_feature_values:>9999999999", "system", ""),
+    ("features.enriched.port:99999999999", "system", ""),
+    ("size:>-1", "system", "ABCDE"),
+    ("size:-1", "system", ""),
+    ("size:'inf'", "system", ""),
+    ("size:'nan'", "system", ""),
+    ("size:'\u0667\u0667\u0667'", "system", ""),
+    ("size:'777'", "system", "E"),
+    # a number has no prefix; text compared with > holds no numbers here
+    ("size:7*", "system", ""),
+    ("depth:0*", "system", ""),
+    ("filename:>5", "system", ""),
+    ("features.enriched.hostname:>5", "system", ""),
+    ("source.references.user:>5", "system", ""),
+    # LIKE's wildcards are plain characters in a prefix
+    ("security:L_W*", "system", ""),
+    ("security:LO*", "system", "ACDE"),
     # fields of documents, identity, lineage, references, enriched parts
     ("action:extracted", "system", "C"),
     ("source.name:virustotal features_map.tag:malware", "system", "E"),
@@ -215,7 +239,8 @@ def test_the_find_service_lists_exactly_the_binaries_with_a_visible_submission(l
 
 
 @pytest.mark.parametrize(("text", "error"), [
-    ("nosuch.field:x", InvalidInput), ("action:>5", InvalidInput), ("binary.tag:nobody-uses-this", BadRequest),
+    ("nosuch.field:x", InvalidInput), ("action:>5", InvalidInput), ("parent.sha256:>5", InvalidInput),
+    ("binary.tag:nobody-uses-this", BadRequest),
     ("feature.tag:nobody-uses-this", BadRequest)])
 def test_bad_queries_are_refused(loaded: MetadataStore, dataset, text: str, error: type[Exception]) -> None:
     with pytest.raises(error):

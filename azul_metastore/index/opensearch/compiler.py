@@ -19,6 +19,7 @@ hashes are lower-cased, a trailing ``*`` is a prefix, and numeric comparisons on
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from typing import Any
 
@@ -47,6 +48,12 @@ TOKEN_FIELDS = ("filename", "datastreams.label", "datastreams.sha256", "datastre
 #: enriched parts that are not keywords
 ENRICHED_TYPES = {"integer": "number", "float": "number", "port": "number", "datetime": "time"}
 _HASH_BY_LENGTH = {32: "md5", 40: "sha1", 64: "sha256", 128: "sha512"}
+#: the range of each whole-number field as mapped (templates.py): OpenSearch answers 400 to a bound
+#: or value outside it, where the embedded index simply compares
+_INT32, _INT64 = (-(2**31), 2**31 - 1), (-(2**63), 2**63 - 1)
+_WHOLE: dict[str, tuple[int, int]] = {
+    "depth": _INT32, "num_feature_values": _INT32, "num_feature_names": _INT32, "features.enriched.port": _INT32,
+    "features.enriched.integer": _INT64, "size": (0, 2**64 - 1)}
 _OPS = {":>": "gt", ":<": "lt", ":>=": "gte", ":<=": "lte"}
 NONE: Query = {"match_none": {}}
 
@@ -103,6 +110,45 @@ def visible(access: Access, *clauses: Query) -> Query:
 
 def has_child(access: Access, *clauses: Query) -> Query:
     return {"has_child": {"type": "metadata", "query": visible(access, *clauses)}}
+
+
+def _number(text: str) -> int | float | None:
+    """A query value written as text, as a number when it is one (ASCII digits, finite)."""
+    if not text.isascii():
+        return None
+    try:
+        number = int(text) if text.lstrip("-").isdigit() else float(text)
+    except ValueError:
+        return None
+    return number if math.isfinite(number) else None
+
+
+def _holds(field: str, value: Any) -> bool:
+    """Whether a whole-number field can hold ``value`` at all."""
+    low, high = _WHOLE[field]
+    return isinstance(value, int | float) and float(value).is_integer() and low <= value <= high
+
+
+def _bounded(field: str, bounds: dict[str, Any]) -> Query:
+    """A range query, its bounds brought within a whole-number field's range: a bound past the far
+    end matches nothing, one past the near end is dropped."""
+    if field not in _WHOLE:
+        return {"range": {field: bounds}}
+    low, high = _WHOLE[field]
+    kept: dict[str, Any] = {}
+    for op, value in bounds.items():
+        if not isinstance(value, int | float):
+            kept[op] = value
+        elif op in ("gt", "gte"):
+            if value > high or (op == "gt" and value == high):
+                return NONE
+            if value >= low:
+                kept[op] = value
+        elif value < low or (op == "lt" and value == low):
+            return NONE
+        elif value <= high:
+            kept[op] = value
+    return {"range": {field: kept}} if kept else {"exists": {"field": field}}
 
 
 def _all(parts: list[Query]) -> Query:
@@ -188,12 +234,12 @@ class QueryCompiler:
         if kind in ("number", "time"):
             if isinstance(value, str):
                 # text against a number matches only when it is a number, as in SQLite
-                try:
-                    value = int(value) if value.lstrip("-").isdigit() else float(value)
-                except ValueError:
+                number = _number(value)
+                if number is None or prefix:
                     return NONE
-                if prefix:
-                    return NONE
+                value = number
+            if field in _WHOLE and not _holds(field, value):
+                return NONE
             return {"term": {field: value}}
         text = value if isinstance(value, str) else str(value)
         if key in HASHES or key == "parent.sha256":
@@ -219,22 +265,31 @@ class QueryCompiler:
             return key, ENRICHED_TYPES.get(key.removeprefix("features.enriched."), "text")
         raise InvalidInput(f"unknown field {key!r}; searchable fields: {', '.join(known_fields())}", field=key)
 
-    def _numeric_field(self, key: str, op: str) -> str:
+    def _numeric_field(self, key: str, op: str) -> str | None:
+        """The field to compare numbers on; None for text that only the embedded index reads as
+        numbers (it compares the values that are numbers; OpenSearch would compare text)."""
+        if key.startswith("source.references."):
+            return None
         field, kind = self._field(key)
         if key.startswith("features_map."):
             return "features_num." + key.removeprefix("features_map.")
-        if kind == "text" and key in COLUMNS:
+        if kind == "text" and (key in COLUMNS or key == "parent.sha256"):
             raise InvalidInput(f"field {key!r} holds text; compare it with ':' rather than '{op}'", field=key)
-        return field
+        return None if kind == "text" else field
 
     def _compare(self, key: str, op: str, value: Any) -> Query:
-        return {"range": {self._numeric_field(key, op): {op: value}}}
+        field = self._numeric_field(key, op)
+        if field is None:
+            return NONE
+        return _bounded(field, {op: value})
 
     def _range(self, node: Range) -> Query:
         field = self._numeric_field(node.key, "range")
+        if field is None:
+            return NONE
         low = "gte" if node.low_inclusive else "gt"
         high = "lte" if node.high_inclusive else "lt"
-        return {"range": {field: {low: node.low, high: node.high}}}
+        return _bounded(field, {low: node.low, high: node.high})
 
     def _exists(self, key: str) -> Query:
         if key == "security":

@@ -250,12 +250,15 @@ class Compiler:
             sub = self._column_match("sha256", value, case_sensitive, prefix)
             return Compiled(f"d.parent_id IN (SELECT bx.id FROM binaries bx WHERE {sub.sql})", sub.params)
         if key == "security":
-            op = "LIKE" if prefix else "="
-            text = f"{value}%" if prefix else value
-            return Compiled(f"d.sec_id IN (SELECT id FROM securities WHERE security {op} ?)", [text])
+            if prefix:
+                return Compiled("d.sec_id IN (SELECT id FROM securities WHERE security LIKE ? ESCAPE '\\')",
+                                [_like_escape(str(value)) + "%"])
+            return Compiled("d.sec_id IN (SELECT id FROM securities WHERE security = ?)", [value])
         sql, kind = self._column(key)
         if kind in ("number", "time") and not isinstance(value, str):
             return Compiled(f"{sql} = ?", [value])
+        if kind in ("number", "time") and prefix:
+            return Compiled("0")  # a number has no text to take a prefix of (as on OpenSearch)
         text = str(value)
         if key in HASH_KINDS:  # hashes ignore case
             text = text.lower()
