@@ -18,6 +18,7 @@ from azul_metastore.events.port import EventLog
 from azul_metastore.index.encoder import Encoder
 from azul_metastore.index.port import MetadataStore
 from azul_metastore.ingest.indexing import MODELS, EventIndexer
+from azul_metastore.ingest.ingestor import DEAD_LETTER_OVERHEAD
 from azul_metastore.security import Authenticator, SecurityPolicy
 from azul_metastore.settings import Settings
 
@@ -32,28 +33,38 @@ def build_event_log(settings: Settings) -> EventLog:
             raise ConfigError(f"METASTORE_EVENTS_BACKEND=kafka needs confluent-kafka ({exc}); "
                               "install it with: pip install confluent-kafka") from exc
         return KafkaEventLog(settings.kafka_bootstrap_servers, settings.kafka_topic_prefix, settings.partition,
-                             topic_config=kafka_topic_config(settings))
+                             topic_config=kafka_topic_config(settings),
+                             max_message_bytes=kafka_max_message_bytes(settings))
     from azul_metastore.events.sqlite import SqliteEventLog
 
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     return SqliteEventLog(settings.events_path)
 
 
+def kafka_max_message_bytes(settings: Settings) -> int:
+    """The largest Kafka record: an event intake accepts, wrapped in a dead letter (ingest/ingestor.py)."""
+    return settings.max_event_bytes + DEAD_LETTER_OVERHEAD
+
+
 def kafka_topic_config(settings: Settings) -> Callable[[str], dict[str, str]]:
-    """Retention of each Kafka topic, set when the topic is created.
+    """Retention and record size of each Kafka topic, set when the topic is created and again
+    (to the settings of the day) when a process first uses it.
 
     Topics are per event model, not per source, so an event topic keeps records as long as the
     longest-lived source asks (forever if any source never expires); age-off trims the rest. Status
-    events follow ``status_expire_events``; the dead-letter topic is kept until someone handles it.
+    events follow ``status_expire_events``. Plugin registrations are never aged off (as in the
+    embedded log) and the dead-letter topic is kept until someone handles it. Records may be as
+    large as intake accepts (``max_event_bytes``; Kafka's default is 1 MB).
     """
     from azul_metastore.events import topics
 
     expiries = [source.expire_events_ms for source in settings.sources.values()]
     events_ms = -1 if not expiries or min(expiries) < 0 else max(expiries)
+    kept = {topics.STATUS: settings.status_expire_events_ms, topics.DEAD_LETTER: -1, topics.PLUGIN: -1}
 
     def config(topic: str) -> dict[str, str]:
-        retention = {topics.STATUS: settings.status_expire_events_ms, topics.DEAD_LETTER: -1}.get(topic, events_ms)
-        return {"cleanup.policy": "delete", "retention.ms": str(retention)}
+        return {"cleanup.policy": "delete", "retention.ms": str(kept.get(topic, events_ms)),
+                "max.message.bytes": str(kafka_max_message_bytes(settings))}
 
     return config
 

@@ -91,17 +91,24 @@ class Member:
         return max(self.committed.get(topic, 0), max((lease.end for lease in leases), default=0), low)
 
     def compact(self, topic: str) -> None:
-        """Fold leading finished leases into the committed offset and commit it to Kafka."""
+        """Fold leading finished leases into the committed offset and commit it to Kafka.
+
+        The leases and the offset change only once Kafka took the commit: a commit refused during a
+        rebalance (``ILLEGAL_GENERATION``) left them folded before, so the next fetch went on after
+        a batch whose commit had failed, and nothing ever delivered it again."""
         leases = self.leases.get(topic)
         if leases is None:
             return
         leases.sort(key=lambda lease: lease.start)
         committed = old = self.committed.get(topic, 0)
-        while leases and leases[0].done:
-            committed = max(committed, leases.pop(0).end)
+        finished = 0
+        while finished < len(leases) and leases[finished].done:
+            committed = max(committed, leases[finished].end)
+            finished += 1
         if committed != old:
-            self.committed[topic] = committed
             self.consumer.commit(offsets=[TopicPartition(topic, 0, committed)], asynchronous=False)
+            self.committed[topic] = committed
+        del leases[:finished]
 
     def close(self) -> None:
         with contextlib.suppress(KafkaException, RuntimeError):

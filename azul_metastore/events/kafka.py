@@ -49,7 +49,7 @@ from confluent_kafka import (
     Producer,
     TopicPartition,
 )
-from confluent_kafka.admin import AdminClient, NewTopic
+from confluent_kafka.admin import AdminClient, AlterConfigOpType, ConfigEntry, ConfigResource, NewTopic
 
 from azul_metastore.errors import BackendUnavailable, InvalidInput
 from azul_metastore.events._kafka_members import Lease, Member
@@ -70,7 +70,11 @@ def _escape(name: str) -> str:
 
 
 def _unescape(name: str) -> str:
-    return _ESCAPE.sub(lambda m: bytes([int(m.group(1), 16)]), name.encode()).decode("utf-8", "replace")
+    """The inverse of :func:`_escape`. There ``_`` becomes ``_5f`` before the pass that escapes
+    what Kafka refuses, which escapes that ``_`` again (``_5f5f``); topics already exist under those
+    names, so the inverse undoes both steps rather than the names changing."""
+    once = _ESCAPE.sub(lambda m: bytes([int(m.group(1), 16)]), name.encode()).decode("utf-8", "replace")
+    return once.replace("_5f", "_")
 
 
 def kafka_topic_name(prefix: str, partition: str, topic: str) -> str:
@@ -112,6 +116,8 @@ class KafkaEventLog:
         topic_config: configuration of a topic created on first use (e.g. ``retention.ms``), by
             port topic name.
         client_config: extra librdkafka settings for every client (security, timeouts).
+        max_message_bytes: the largest record ``append`` takes (the producer's ``message.max.bytes``;
+            topics need a ``max.message.bytes`` at least as large, see ``app.kafka_topic_config``).
 
     Raises BackendUnavailable when Kafka fails or does not answer within ``request_timeout``.
     """
@@ -130,11 +136,13 @@ class KafkaEventLog:
         topic_config: Callable[[str], Mapping[str, str]] | None = None,
         replication_factor: int = -1,
         client_config: Mapping[str, Any] | None = None,
+        max_message_bytes: int = 1_000_000,
     ) -> None:
         self.prefix, self.partition = topic_prefix, partition
         self.lease_seconds = lease_seconds
         self.join_timeout, self.request_timeout, self.poll_interval = join_timeout, request_timeout, poll_interval
         self._topic_config = topic_config or (lambda topic: {})
+        self.max_message_bytes = max_message_bytes
         self._replication = replication_factor
         self._namespace = kafka_topic_name(topic_prefix, partition, "")
         base = {"bootstrap.servers": bootstrap, "logger": log, **(client_config or {})}
@@ -151,7 +159,8 @@ class KafkaEventLog:
         with _kafka_errors("create its clients"):
             self._admin = AdminClient(base)
             self._producer = Producer(
-                {**base, "enable.idempotence": True, "acks": "all", "linger.ms": 2, "batch.size": 4 * 1024 * 1024}
+                {**base, "enable.idempotence": True, "acks": "all", "linger.ms": 2,
+                 "batch.size": max(4 * 1024 * 1024, max_message_bytes), "message.max.bytes": max_message_bytes}
             )
             self._reader = Consumer(
                 {
@@ -190,8 +199,22 @@ class KafkaEventLog:
         except KafkaException as exc:
             if exc.args[0].code() != KafkaError.TOPIC_ALREADY_EXISTS:
                 raise BackendUnavailable(f"Kafka could not create topic {name}: {exc.args[0]}") from exc
+            self._reconcile(name, new.config)
         self._known.add(name)
         return name
+
+    def _reconcile(self, name: str, config: Mapping[str, str]) -> None:
+        """Set ``config`` on a topic that already existed: retention follows the sources' settings
+        as they are now, not as they were when the topic was made."""
+        if not config:
+            return
+        entries = [ConfigEntry(k, v, incremental_operation=AlterConfigOpType.SET) for k, v in sorted(config.items())]
+        resource = ConfigResource(ConfigResource.Type.TOPIC, name, incremental_configs=entries)
+        try:
+            for future in self._admin.incremental_alter_configs([resource]).values():
+                future.result(timeout=self.request_timeout)
+        except KafkaException as exc:
+            raise BackendUnavailable(f"Kafka could not configure topic {name}: {exc.args[0]}") from exc
 
     def _exists(self, topic: str) -> str | None:
         name = self._name(topic)
@@ -285,6 +308,13 @@ class KafkaEventLog:
 
             return report
 
+        # checked before producing any: the producer would deliver the records queued before one
+        # it refuses, and the port's append is all or nothing
+        for i, m in enumerate(messages):
+            size = len(m.value) + len(m.key.encode())
+            if size > self.max_message_bytes:
+                raise InvalidInput(f"record {i} for {topic} is {size} bytes; Kafka records here are at most "
+                                   f"{self.max_message_bytes} bytes (max_event_bytes)", field="value")
         now_ms = int(time.time() * 1000)
         with _kafka_errors(f"append to {topic}"), self._append_lock:
             name = self._ensure(topic)
@@ -403,7 +433,13 @@ class KafkaEventLog:
                 )
                 return
             lease.done = True
-            member.compact(lease.topic)
+            try:
+                member.compact(lease.topic)
+            except KafkaException:
+                # not committed: the range goes back to be fetched again (by this process, or by
+                # the member the rebalance hands the topic to, from the committed offset)
+                lease.done, lease.expires = False, 0.0
+                raise
 
     def release(self, batch: Batch) -> None:
         token = batch.token

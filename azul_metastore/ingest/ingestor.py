@@ -16,6 +16,7 @@ new group, which replays the whole retained history (Azul's documented re-index 
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import socket
 import threading
@@ -46,12 +47,29 @@ def model_topics(model: str) -> list[str]:
     return [topics.MODEL_TOPICS[model]]
 
 
-def dead_letter(record: Record, reason: str, error: str) -> Message:
-    value = {"topic": record.topic, "offset": record.offset, "key": record.key, "reason": reason, "error": error}
-    try:
-        value["event"] = orjson.loads(record.value)
-    except orjson.JSONDecodeError:
-        value["raw"] = record.value.decode("utf-8", "replace")
+#: the most a dead letter adds to the event it holds (topic, offset, reason, an error of at most
+#: ERROR_KEPT characters, or RAW_KEPT bytes of a record that is not an event, JSON-escaped)
+DEAD_LETTER_OVERHEAD = 64 * 1024
+ERROR_KEPT = 4096
+RAW_KEPT = 8192
+
+
+def dead_letter(record: Record, reason: str, error: str, max_event_bytes: int) -> Message:
+    """The dead letter of ``record``: the event itself when it is JSON no larger than intake takes,
+    else the start of the record (its topic and offset point to the whole while the log keeps it).
+
+    Bounded so the dead letter is always writable: a record of several MB written to the log by
+    something other than intake made a dead letter over Kafka's record limit, and the ingestor
+    retried that write, and its batch, for ever."""
+    value: dict[str, object] = {"topic": record.topic, "offset": record.offset, "key": record.key,
+                                "reason": reason, "error": error[:ERROR_KEPT]}
+    if len(record.value) <= max_event_bytes:
+        with contextlib.suppress(orjson.JSONDecodeError):
+            value["event"] = orjson.loads(record.value)
+    if "event" not in value:
+        value["raw"] = record.value[:RAW_KEPT].decode("utf-8", "replace")
+        if len(record.value) > RAW_KEPT:
+            value["raw_bytes"] = len(record.value)
     return Message(record.key, orjson.dumps(value))
 
 
@@ -79,15 +97,16 @@ class Ingestor:
         if not batch.records:
             return 0
         events, dead, parsed_from = [], [], []
+        limit = self.settings.max_event_bytes
         for record in batch.records:
             try:
                 event = orjson.loads(record.value)
             except orjson.JSONDecodeError as exc:
-                dead.append(dead_letter(record, "bad_json", f"not JSON: {exc}"))
+                dead.append(dead_letter(record, "bad_json", f"not JSON: {exc}", limit))
                 continue
             if not isinstance(event, dict):
                 dead.append(dead_letter(record, "bad_shape", f"a {self.model} event must be a JSON object,"
-                                                             f" not {type(event).__name__}"))
+                                                             f" not {type(event).__name__}", limit))
                 continue
             events.append(event)
             parsed_from.append(record)
@@ -97,7 +116,7 @@ class Ingestor:
             self.event_log.release(batch)
             raise
         for rejected in rejects:
-            dead.append(dead_letter(parsed_from[rejected.index], rejected.reason, rejected.error))
+            dead.append(dead_letter(parsed_from[rejected.index], rejected.reason, rejected.error, limit))
             metrics.DEAD_LETTERS.labels(self.model, rejected.reason).inc()
         if dead:
             self.event_log.append(topics.DEAD_LETTER, dead)

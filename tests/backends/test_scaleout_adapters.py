@@ -510,3 +510,117 @@ def test_reads_of_binaries_not_named_skip_the_empty_open_index_once_a_shut_one_e
         assert shut[0] > 0
     finally:
         store.close()
+
+
+@pytest.mark.kafka
+def test_a_commit_refused_in_a_rebalance_leaves_its_records_to_be_delivered_again(kafka_bootstrap: str) -> None:
+    """While a second process joins, a commit can fail (ILLEGAL_GENERATION); its records used to be
+    taken for committed and never handed out again. Every record must end up committed by someone."""
+    import threading
+    import time
+
+    from azul_metastore.errors import BackendUnavailable
+    from azul_metastore.events.kafka import KafkaEventLog
+
+    prefix = f"test-{uuid.uuid4().hex[:12]}"
+    logs = [KafkaEventLog(kafka_bootstrap, prefix, "suite", session_timeout_seconds=6, join_timeout=20,
+                          lease_seconds=2) for _ in range(2)]
+    taken: dict[str, set[int]] = {"t1": set(), "t2": set()}
+    lock = threading.Lock()
+
+    def take(log: KafkaEventLog, batch) -> None:
+        try:
+            log.commit(batch)
+        except BackendUnavailable:
+            return
+        with lock:
+            for record in batch.records:
+                taken[record.topic].add(record.offset)
+
+    try:
+        for topic in taken:
+            logs[0].append(topic, [Message(f"{topic}-{i}", b"{}") for i in range(20)])
+        held = logs[0].fetch("g", ["t1", "t2"], 3, 5, consumer="w1")
+        stop = threading.Event()
+        joiner = threading.Thread(target=lambda: [take(logs[1], logs[1].fetch("g", ["t1", "t2"], 4, 0.5,
+                                                                              consumer="w2"))
+                                                  for _ in iter(stop.is_set, True)])
+        joiner.start()
+        until = time.monotonic() + 6
+        while time.monotonic() < until:
+            take(logs[0], logs[0].fetch("g", ["t2"], 1, 0.2, consumer="w1b"))
+        take(logs[0], held)
+        until = time.monotonic() + 12
+        while time.monotonic() < until and any(len(v) < 20 for v in taken.values()):
+            take(logs[0], logs[0].fetch("g", ["t1", "t2"], 10, 0.5, consumer="w1"))
+        stop.set()
+        joiner.join()
+        assert taken == {"t1": set(range(20)), "t2": set(range(20))}
+        assert logs[0].lag("g", "t1") == logs[0].lag("g", "t2") == 0
+    finally:
+        for log in logs:
+            log.close()
+
+
+@pytest.mark.kafka
+def test_kafka_takes_records_as_large_as_intake_and_refuses_larger_ones_whole(tmp_path: Path,
+                                                                                kafka_bootstrap: str) -> None:
+    """Kafka's default record limit is 1 MB, intake's 2 MiB; a batch with one record too large
+    stored the records queued before it although the append failed."""
+    from azul_metastore.app import kafka_max_message_bytes, kafka_topic_config
+    from azul_metastore.events.kafka import KafkaEventLog
+    from azul_metastore.settings import load_settings
+
+    settings = load_settings(data_dir=tmp_path)
+    log = KafkaEventLog(kafka_bootstrap, f"test-{uuid.uuid4().hex[:12]}", "suite",
+                        topic_config=kafka_topic_config(settings),
+                        max_message_bytes=kafka_max_message_bytes(settings))
+    try:
+        big = Message("big", b"x" * settings.max_event_bytes)
+        assert log.append("binary", [Message("a", b"1"), big, Message("b", b"2")]) == [0, 1, 2]
+        assert len(log.read("binary", 1, 1)[0].value) == settings.max_event_bytes
+        too_big = Message("huge", b"x" * (kafka_max_message_bytes(settings) + 1))
+        with pytest.raises(InvalidInput, match="at most"):
+            log.append("binary", [Message("c", b"3"), too_big])
+        assert log.end_offset("binary") == 3
+    finally:
+        log.close()
+
+
+@pytest.mark.kafka
+def test_kafka_lists_topic_names_with_underscores_as_written(kafka_bootstrap: str) -> None:
+    from azul_metastore.events.kafka import KafkaEventLog
+
+    log = KafkaEventLog(kafka_bootstrap, f"test-{uuid.uuid4().hex[:12]}", "suite")
+    names = ["binary.retry.my_plugin", "a_5fb", "é_x"]
+    try:
+        for i, name in enumerate(names):
+            log.append(name, [Message("k", b"{}")] * (i + 1))
+        assert log.topics() == sorted(names)
+        assert [log.end_offset(name) for name in names] == [1, 2, 3]
+    finally:
+        log.close()
+
+
+@pytest.mark.kafka
+def test_kafka_topics_take_the_retention_of_the_settings_of_the_day(kafka_bootstrap: str) -> None:
+    from confluent_kafka.admin import ConfigResource
+
+    from azul_metastore.events.kafka import KafkaEventLog, kafka_topic_name
+
+    prefix = f"test-{uuid.uuid4().hex[:12]}"
+
+    def retention(days: int):
+        return lambda topic: {"retention.ms": str(days * 86_400_000 if days else -1)}
+
+    first = KafkaEventLog(kafka_bootstrap, prefix, "suite", topic_config=retention(1))
+    first.append("binary", [Message("k", b"{}")])
+    first.close()
+    later = KafkaEventLog(kafka_bootstrap, prefix, "suite", topic_config=retention(0))
+    try:
+        later.append("binary", [Message("k", b"{}")])
+        resource = ConfigResource(ConfigResource.Type.TOPIC, kafka_topic_name(prefix, "suite", "binary"))
+        (future,) = later._admin.describe_configs([resource]).values()
+        assert future.result(timeout=30)["retention.ms"].value == "-1"
+    finally:
+        later.close()

@@ -259,3 +259,23 @@ def test_events_the_index_refuses_are_dead_lettered_and_the_rest_indexed(tmp_pat
                 "index_templates", []):
             admin.indices.delete_index_template(name=template["name"])
         admin.close()
+
+
+def test_dead_letters_of_huge_records_are_bounded(services: Services) -> None:
+    """A record of several MB that intake would never have taken (written to the log by something
+    else) is dead-lettered by its start, its topic and offset: a dead letter holding all of it was
+    larger than Kafka takes, and writing it failed the batch for ever."""
+    from azul_metastore.ingest.ingestor import DEAD_LETTER_OVERHEAD
+
+    limit = services.settings.max_event_bytes
+    huge_json = orjson.dumps({"pad": "x" * (limit + 10)})
+    services.event_log.append("binary", [Message("a", b"\x00" * (3 * limit)), Message("b", huge_json)])
+    assert not services.intake.post("binary", [binary_event()]).failures
+    assert ingest_all(services) == 3
+    letters = services.event_log.read("dead-letter", 0, 10)
+    assert len(letters) == 2
+    for letter in letters:
+        assert len(letter.value) < limit + DEAD_LETTER_OVERHEAD
+    dead = [orjson.loads(letter.value) for letter in letters]
+    assert [(d["offset"], d["raw_bytes"]) for d in dead] == [(0, 3 * limit), (1, len(huge_json))]
+    assert all("event" not in d and d["raw"] for d in dead)
