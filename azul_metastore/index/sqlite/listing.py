@@ -36,17 +36,24 @@ def generation(db: sqlite3.Connection) -> int:
 def prune(db: sqlite3.Connection, removed: set[tuple[str, str, int]]) -> int:
     """Remove the ``vals`` rows among ``removed`` that no remaining document holds; return how many.
 
-    One posting-list probe per distinct (field, lower-cased value, security): it stops at the first
-    document of that security holding the token. Letter-case variants share a token, so when
+    The listed rows of all of them in a few statements, then one posting-list probe per distinct
+    (field, lower-cased value, security) listed: it stops at the first document of that security
+    holding the token (about 50 µs each; a binary's documents hold about 200 such values). Letter-case variants share a token, so when
     ``vals`` lists several spellings of a value that is still held, the holders' bodies say which
     spellings are left.
     """
+    groups = sorted({(field, value.lower(), sid) for field, value, sid in removed})
+    listings: dict[tuple[str, str, int], set[str]] = {}
+    for start in range(0, len(groups), 300):
+        chunk = groups[start:start + 300]
+        for field, lvalue, sid, value in db.execute(
+            f"WITH g (f, l, s) AS (VALUES {','.join(['(?, ?, ?)'] * len(chunk))}) SELECT v.field, v.lvalue,"
+            " v.sec_id, v.value FROM g JOIN vals v ON v.field = g.f AND v.lvalue = g.l AND v.sec_id = g.s",
+            [x for group in chunk for x in group],
+        ):
+            listings.setdefault((field, lvalue, sid), set()).add(value)
     gone: list[tuple[str, str, str, int]] = []
-    for field, lvalue, sid in {(field, value.lower(), sid) for field, value, sid in removed}:
-        listed = {v for (v,) in db.execute("SELECT value FROM vals WHERE field = ? AND lvalue = ? AND sec_id = ?",
-                                           (field, lvalue, sid))}
-        if not listed:
-            continue
+    for (field, lvalue, sid), listed in listings.items():
         left = _spellings_held(db, field, lvalue, sid, listed)
         gone.extend((field, lvalue, v, sid) for v in listed - left)
     if gone:
