@@ -379,3 +379,17 @@ def test_a_status_bucket_is_dropped_only_when_its_period_ended(store, dataset) -
     assert raw.delete_statuses_before("2024-03-11T00:00:00Z") == 1
     raw.refresh()
     assert raw.statuses(system) == []
+
+
+@pytest.mark.parametrize(("count", "listed"), [(4000, True), (4001, False)])
+def test_values_longer_than_opensearch_indexes_are_not_searchable_anywhere(store: MetadataStore, dataset,
+                                                                          count: int, listed: bool) -> None:
+    """8,000 UTF-16 units, as OpenSearch's ignore_above counts: an emoji counts twice."""
+    system = dataset.access("system")
+    first = next(d for d in dataset.documents if d.doc_type == "binary2" and d.body.get("features_map"))
+    value = "\U0001f600" * count
+    body = {**first.body, "features_map": {"emoji": [value]},
+            "features": [{"name": "emoji", "value": value, "type": "string"}]}
+    store.write([dataclasses.replace(first, body=body)])
+    assert bool(_all_values(store, system, "emoji")) is listed
+    assert bool(store.find(parse(f"features_map.emoji:{value[:10]}*"), system)) is listed

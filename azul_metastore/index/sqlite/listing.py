@@ -38,9 +38,9 @@ def prune(db: sqlite3.Connection, removed: set[tuple[str, str, int]]) -> int:
 
     The listed rows of all of them in a few statements, then one posting-list probe per distinct
     (field, lower-cased value, security) listed: it stops at the first document of that security
-    holding the token (about 50 µs each; a binary's documents hold about 200 such values). Letter-case variants share a token, so when
-    ``vals`` lists several spellings of a value that is still held, the holders' bodies say which
-    spellings are left.
+    holding the token (about 50 µs each; a binary's documents hold about 200 such values).
+    Letter-case variants share a token, so when ``vals`` lists several spellings of a value that is
+    still held, the holders' bodies say which spellings are left.
     """
     groups = sorted({(field, value.lower(), sid) for field, value, sid in removed})
     listings: dict[tuple[str, str, int], set[str]] = {}

@@ -17,6 +17,14 @@ import xxhash
 #: longest value indexed, as OpenSearch's ``ignore_above`` on the Azul mapping
 MAX_VALUE_CHARS = 8000
 
+
+def too_long(value: str) -> bool:
+    """Whether OpenSearch's ``ignore_above`` leaves ``value`` out: it counts UTF-16 units (Java
+    string length), so a character beyond the BMP (most emoji) counts twice. Encoded only when
+    the value could be that long."""
+    n = len(value)
+    return n > MAX_VALUE_CHARS // 2 and (n > MAX_VALUE_CHARS or len(value.encode("utf-16-le")) > 2 * MAX_VALUE_CHARS)
+
 #: document fields that are searchable through tokens, besides ``features_map.<name>``
 TOKEN_FIELDS = (
     "filename",
@@ -194,7 +202,7 @@ def searchable(doc: Mapping[str, Any]) -> Iterator[tuple[str, str]]:
 
 def tokens_and_values(doc: Mapping[str, Any]) -> tuple[str, set[tuple[str, str]]]:
     """The token text for FTS5 and the distinct (field, value) pairs of a document that ``vals`` lists."""
-    pairs = {(f, v) for f, v in searchable(doc) if len(v) <= MAX_VALUE_CHARS}
+    pairs = {(f, v) for f, v in searchable(doc) if not too_long(v)}
     tokens = {value_token(f, v) for f, v in pairs}.union(key_tokens(doc))
     return " ".join(tokens), {(f, v) for f, v in pairs if f not in HASH_VALUE_FIELDS}
 
@@ -247,7 +255,7 @@ class TermCache:
                     value = str(value)
                 entry = entries.get(value)
                 if entry is None:
-                    if len(value) > MAX_VALUE_CHARS:
+                    if too_long(value):
                         continue
                     entry = entries[value] = (
                         value_token(field, value), _NEVER_LISTED if field in HASH_VALUE_FIELDS else 0)

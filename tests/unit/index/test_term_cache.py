@@ -63,3 +63,13 @@ def test_securities_beyond_the_bit_budget_are_never_cached_as_listed() -> None:
         cache.listed(f"S{i}", pairs)
     assert cache.prepare(_doc("S5", host=["x"]))[1] == set()
     assert cache.prepare(_doc("S65", host=["x"]))[1] == {("features_map.host", "x"), ("features.name", "host")}
+
+
+def test_the_length_limit_counts_utf16_units_as_opensearch_does() -> None:
+    """An emoji is one character but two UTF-16 units; OpenSearch's ignore_above counts units."""
+    emoji = "\U0001f600"
+    for doc, kept in ((_doc(e=[emoji * (MAX_VALUE_CHARS // 2)]), True), (_doc(e=[emoji * (MAX_VALUE_CHARS // 2 + 1)]),
+                                                                         False)):
+        _, pairs = TermCache().prepare(doc)
+        assert (("features_map.e", doc["features_map"]["e"][0]) in pairs) is kept
+        assert tokens_and_values(doc)[1] == pairs
