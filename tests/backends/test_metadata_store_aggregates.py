@@ -68,6 +68,9 @@ def test_feature_part_counts(loaded: MetadataStore, dataset) -> None:
     assert loaded.count_feature_part_entities("filepath_unix", "C:/Win", system, author="tester") == 0
     assert loaded.count_feature_part_entities("filepath_unixr", "x.exe", system, author="tester") == 1
     assert loaded.count_feature_part_entities("filepath_unixr", "Windows/x.exe", med, author="tester") == 1
+    assert loaded.count_feature_part_entities("filepath_unixr", "/Windows/x.exe", med, author="tester") == 1
+    assert loaded.count_feature_part_entities("filepath_unixr", "/x.exe", med, author="tester") == 1
+    assert loaded.count_feature_part_entities("filepath_unixr", "/dows/x.exe", med, author="tester") == 0
     assert loaded.count_feature_part_entities("hostname", "evil.example.com", system, author="pefile") == 0
     assert loaded.count_feature_part_entities("hostname", "nowhere.example", system) == 0
 
@@ -393,3 +396,15 @@ def test_values_longer_than_opensearch_indexes_are_not_searchable_anywhere(store
     store.write([dataclasses.replace(first, body=body)])
     assert bool(_all_values(store, system, "emoji")) is listed
     assert bool(store.find(parse(f"features_map.emoji:{value[:10]}*"), system)) is listed
+
+
+def test_a_path_part_is_matched_literally(store: MetadataStore, dataset) -> None:
+    """Wildcard characters and the escape character of a path are plain characters."""
+    from tests.support.events import binary_event
+    from tests.support.index_data import feat
+
+    event = binary_event(features=[feat("path", "/tmp/we\\ird", "filepath"), feat("path", "/tmp/a*b", "filepath")])
+    store.write(dataset.encoder.encode_binary(as_logged("binary", event)).documents)
+    system = dataset.access("system")
+    for value, found in (("we\\ird", 1), ("/tmp/we\\ird", 1), ("a*b", 1), ("a*", 0), ("w?\\ird", 0)):
+        assert store.count_feature_part_entities("filepath_unixr", value, system) == found, value

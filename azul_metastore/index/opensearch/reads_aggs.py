@@ -40,6 +40,11 @@ def _author(author: str | None, version: str | None) -> list[Query]:
     return out
 
 
+def _wildcard_literal(text: str) -> str:
+    """``text`` matched literally in a wildcard pattern (its escape character first)."""
+    return text.replace("\\", "\\\\").replace("*", "\\*").replace("?", "\\?")
+
+
 def _distinct_binaries(store: OpenSearchMetadataStore, query: Query, doing: str) -> int:
     body = {"size": 0, "query": query,
             "aggs": {"n": {"cardinality": {"field": "sha256", "precision_threshold": PRECISION}}}}
@@ -104,7 +109,7 @@ def count_feature_part_entities(store: OpenSearchMetadataStore, part: str, value
     if part in _TREE_PARTS:
         trimmed = value.rstrip("/") or value
         below = ({"prefix": {field: trimmed + "/"}} if part == "filepath_unix"
-                 else {"wildcard": {field: "*/" + trimmed.lstrip("/").replace("*", "\\*").replace("?", "\\?")}})
+                 else {"wildcard": {field: "*/" + _wildcard_literal(trimmed.lstrip("/"))}})
         match: Query = {"bool": {"should": [{"term": {field: trimmed}}, below], "minimum_should_match": 1}}
     else:
         match = {"term": {field: value}}

@@ -44,7 +44,8 @@ def _part_values(store: SqliteMetadataStore, part: str, value: str, allowed: lis
     if part == "filepath_unix":
         match, arg = "substr(value, 1, ?) = ?", [len(trimmed) + 1, trimmed + "/"]
     else:
-        match, arg = "substr(value, -?) = ?", [len(trimmed) + 1, "/" + trimmed.lstrip("/")]
+        tail = "/" + trimmed.lstrip("/")
+        match, arg = "substr(value, -?) = ?", [len(tail), tail]
     rows = store._db().execute(
         f"SELECT DISTINCT value FROM vals WHERE field = ? AND {_in(allowed, 'sec_id')}"
         f" AND (value = ? OR {match}) LIMIT ?",
