@@ -346,7 +346,8 @@ def age_off(ctx: click.Context, dry_run: bool, loop: bool, interval: float | Non
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: stop.set())
     every = interval if interval is not None else life.services.settings.age_off_interval_seconds
-    run_age_off_loop(life.age_off(), every, stop, on_report=lambda r: [click.echo(x) for x in r.lines()])
+    run_age_off_loop(life.age_off(), every, stop, on_report=lambda r: [click.echo(x) for x in r.lines()],
+                     dry_run=dry_run)
 
 
 @main.group("purge")

@@ -68,12 +68,12 @@ def lifecycle(services: Services) -> Lifecycle:
 
 
 def run_age_off_loop(age_off: AgeOff, interval: float, stop: threading.Event,
-                     on_report: object = None) -> None:
+                     on_report: object = None, *, dry_run: bool = False) -> None:
     """Run age-off passes every ``interval`` seconds until ``stop`` is set; a failed pass is logged
-    and the next one runs on schedule."""
+    and the next one runs on schedule. ``dry_run`` passes count what they would delete."""
     while not stop.is_set():
         try:
-            report: AgeOffReport = age_off.run()
+            report: AgeOffReport = age_off.run(dry_run=dry_run)
             for line in report.lines():
                 log.info("age-off: %s", line)
             if callable(on_report):

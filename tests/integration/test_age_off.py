@@ -17,7 +17,7 @@ from azul_metastore.index.documents import Document
 from azul_metastore.lifecycle.clock import ManualClock
 from azul_metastore.lifecycle.jobs import lifecycle
 from azul_metastore.models.events import utc_iso
-from azul_metastore.settings import Settings
+from azul_metastore.settings import Settings, Source
 from tests.conftest import TEST_SOURCES
 from tests.support.lineage import docs_of, ingest, refs_of, sha, submission, system
 
@@ -154,3 +154,43 @@ def test_cli_loop_refuses_an_interval_below_a_second(settings: Settings, monkeyp
     result = CliRunner().invoke(main, ["age-off", "--loop", "--interval", interval])
     assert result.exit_code == 2
     assert "--interval" in result.output and ">=1" in result.output.replace(" ", "")
+
+
+def test_cli_loop_with_dry_run_deletes_nothing(settings: Settings) -> None:
+    """``age-off --loop --dry-run`` ran real passes: it deleted what it said it would delete."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import threading
+
+    from azul_metastore.app import build_services
+
+    # indexed while the source kept everything; the command runs with its 1-day retention
+    keeping = build_services(settings.model_copy(update={"sources": {**settings.sources, "testing": Source()}}))
+    submission(keeping, "testing", recent(72), "t-old", {"t-old": ["t-old-child"]})
+    ingest(keeping)
+    keeping.close()
+    env = {**os.environ, "METASTORE_DATA_DIR": str(settings.data_dir), "METASTORE_PROMETHEUS_PORT": "0",
+           "METASTORE_SOURCES": json.dumps(TEST_SOURCES), "PYTHONUNBUFFERED": "1"}
+    proc = subprocess.Popen([sys.executable, "-m", "azul_metastore.cli", "age-off", "--loop", "--dry-run",
+                             "--interval", "600"], env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    watchdog = threading.Timer(120, proc.kill)  # a pass that never reports fails the test, not the run
+    watchdog.start()
+    try:
+        lines = []
+        assert proc.stdout is not None
+        for line in proc.stdout:
+            lines.append(line)
+            if line.startswith(("binaries left without", "binaries without")):
+                break
+        assert any(line.startswith("source testing: would delete 2 submission") for line in lines), lines
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        proc.wait(timeout=60)
+        watchdog.cancel()
+        proc.stdout.close()
+    assert proc.returncode == 0
+    after = build_services(settings)
+    assert docs_of(after, "t-old") and docs_of(after, "t-old-child")
+    after.close()
