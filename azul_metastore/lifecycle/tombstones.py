@@ -58,8 +58,10 @@ def rule_keys(doc: Document) -> list[str]:
         keys.append(purge_rule("submission", body["track_source_references"], source["timestamp"]))
     if body.get("track_link"):
         keys.append(purge_rule("link", body["track_link"]))
-    if body.get("track_author"):
-        keys.append(purge_rule("author", body["track_author"]))
+    # an author purge selects documents the author made and the children it extracted (their
+    # link names it as the parent's author), so both fall under its rule
+    for author in {body.get("track_author"), body.get("parent_track_author")} - {None, ""}:
+        keys.append(purge_rule("author", author))
     return keys
 
 

@@ -190,3 +190,32 @@ def test_an_authors_results_still_in_the_log_stay_purged(services: Services) -> 
     assert [d["action"] for d in docs_of(services, "late")] == ["sourced"]  # its submission, no result
     assert not [d for name in ("root", "a", "other") for d in docs_of(services, name)
                 if d["author"]["name"] == "peinfo"]
+
+
+def test_an_author_purge_buries_what_its_selector_takes_through_the_parent_link(services: Services) -> None:
+    """The author selector also takes a binary another plugin extracted from one the author
+    extracted (its link names the author as the parent's); the rule buried only the author's own
+    documents, so that one came back from the log after the purge."""
+    from tests.support.lineage import _event, _node, store
+
+    build(services)
+    refs = {"user": "dave"}
+    root = _node("late", "sourced", TS2)
+    inner = _node("late-inner", "extracted", TS2, "unzip", "plugin")
+    carved = _node("late-carved", "extracted", TS2, "carver", "plugin")
+    streams = {n: [{"label": "content", "sha256": store(services, "samples", n), "size": 20}]
+               for n in ("late", "late-inner", "late-carved")}
+    uploader = {"name": "uploader", "category": "user"}
+    events = [_event([root], "samples", TS2, refs, "sourced", streams["late"], uploader),
+              _event([root, inner], "samples", TS2, refs, "extracted", streams["late-inner"], inner["author"]),
+              _event([root, inner, carved], "samples", TS2, refs, "extracted", streams["late-carved"],
+                     carved["author"])]
+    for event in events:
+        for node in event["source"]["path"]:
+            node["author"] = {k: v for k, v in node["author"].items() if v}
+    assert not services.intake.post("binary", events).failures  # in the log, not indexed yet
+    purger = lifecycle(services).purger()
+    purger.purge(PurgeRequest("author", "plugin.unzip.1"), "tester")
+    ingest(services)
+    assert purger.simulate(PurgeRequest("author", "plugin.unzip.1")).events == 0
+    assert docs_of(services, "late") and docs_of(services, "late-carved") == []
