@@ -24,7 +24,7 @@ import click
 import orjson
 
 from azul_metastore.errors import MetastoreError
-from azul_metastore.settings import Settings, load_settings
+from azul_metastore.settings import MAX_SECONDS, Settings, load_settings
 
 
 class MetastoreGroup(click.Group):
@@ -318,7 +318,7 @@ def _lifecycle(ctx: click.Context):
 @main.command("age-off")
 @click.option("--dry-run", is_flag=True, help="print what would be deleted and delete nothing")
 @click.option("--loop", is_flag=True, help="keep running, one pass every --interval seconds")
-@click.option("--interval", type=click.FloatRange(min=1), default=None,
+@click.option("--interval", type=click.FloatRange(min=1, max=MAX_SECONDS), default=None,
               help="seconds between passes with --loop [default: METASTORE_AGE_OFF_INTERVAL_SECONDS]")
 @click.pass_context
 def age_off(ctx: click.Context, dry_run: bool, loop: bool, interval: float | None) -> None:

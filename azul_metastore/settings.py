@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import BaseSettings, SettingsConfigDict, SettingsError
 
 from azul_metastore.errors import ConfigError
 
@@ -35,6 +35,12 @@ _MS_PER = {
 }
 
 
+#: the longest retention accepted (1000 years of 365 days)
+MAX_RETENTION_MS = 1000 * 365 * 86_400_000
+#: the longest interval or timeout in seconds (a year): ``threading``'s waits overflow near 292 years
+MAX_SECONDS = 366 * 86_400
+
+
 def duration_ms(text: str) -> int:
     """Convert an Azul retention such as ``"2 weeks"`` to milliseconds; ``"0"`` means never (-1).
 
@@ -48,6 +54,9 @@ def duration_ms(text: str) -> int:
         return -1
     if not unit:
         raise ValueError(f"{text!r} has no unit; use '<int> days|weeks|months|years' or '0' for never")
+    if n * _MS_PER[unit] > MAX_RETENTION_MS:
+        # age-off subtracts it from today: 3000 years before now is before year 1
+        raise ValueError(f"{text!r} is longer than 1000 years; use '0' to keep for ever")
     return n * _MS_PER[unit]
 
 
@@ -257,17 +266,19 @@ class Settings(BaseSettings):
 
     # --- ingestion -----------------------------------------------------------------------------
     ingest_batch_size: Annotated[int, Field(ge=1, le=10_000)] = 500
-    ingest_poll_seconds: Annotated[float, Field(gt=0)] = 2.0
+    # how long a stopped ingestor may still wait for records before it notices (SIGTERM)
+    ingest_poll_seconds: Annotated[float, Field(gt=0, le=60)] = 2.0
     dedupe_cache_count: Annotated[int, Field(ge=0)] = 1_000_000
     ingest_binary_processes: Annotated[int, Field(ge=1, le=64)] = 2
     prometheus_port: Annotated[int, Field(ge=0, le=65535)] = 8900
 
     # --- lifecycle -----------------------------------------------------------------------------
-    age_off_interval_seconds: Annotated[int, Field(ge=1)] = 3600
-    lost_task_timeout_seconds: Annotated[int, Field(ge=1)] = 1800
-    lost_task_check_seconds: Annotated[int, Field(ge=1)] = 300
-    retry_max_attempts: Annotated[int, Field(ge=0)] = 3
-    retry_backoff_seconds: Annotated[float, Field(ge=0)] = 60.0
+    age_off_interval_seconds: Annotated[int, Field(ge=1, le=MAX_SECONDS)] = 3600
+    lost_task_timeout_seconds: Annotated[int, Field(ge=1, le=MAX_SECONDS)] = 1800
+    lost_task_check_seconds: Annotated[int, Field(ge=1, le=MAX_SECONDS)] = 300
+    # the back-off doubles per attempt: 30 attempts of a day's back-off already span millions of years
+    retry_max_attempts: Annotated[int, Field(ge=0, le=30)] = 3
+    retry_backoff_seconds: Annotated[float, Field(ge=0, le=86_400)] = 60.0
     retry_transient_statuses: list[str] = ["error-network", "error-timeout"]
     reprocess_events_per_second: Annotated[float, Field(gt=0)] = 200.0
 
@@ -318,10 +329,20 @@ class Settings(BaseSettings):
 def load_settings(**overrides: Any) -> Settings:
     """Read and validate the settings; raise ConfigError naming each bad variable."""
     env_file = os.environ.get(f"{ENV_PREFIX}ENV_FILE")
+    if env_file and not os.path.isfile(env_file):
+        # pydantic-settings skips a missing file without a word, and the defaults would be used
+        raise ConfigError(f"{ENV_PREFIX}ENV_FILE {env_file!r} is not a file")
     try:
         if env_file:
             return Settings(_env_file=env_file, **overrides)  # type: ignore[call-arg]
         return Settings(**overrides)
+    except SettingsError as exc:  # a JSON value that does not parse
+        raise ConfigError(f"invalid configuration: {exc} (it must be JSON)") from exc
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"{ENV_PREFIX}ENV_FILE {env_file!r} is not UTF-8 text ({exc.reason} at byte {exc.start})"
+                          ) from exc
+    except OSError as exc:
+        raise ConfigError(f"{ENV_PREFIX}ENV_FILE {env_file!r} cannot be read: {exc.strerror}") from exc
     except ValidationError as exc:
         problems = []
         for err in exc.errors():

@@ -58,6 +58,9 @@ LOST_PREFIX = "lost task: "
 STALE_CLAIM_SECONDS = 600.0
 #: status records read per fetch, and due tasks handled per pass
 BATCH = 1000
+#: the most retries a status may claim (more is noise from a plugin; the back-off counts at most
+#: ``retry_max_attempts`` of them)
+MAX_ATTEMPT = 1000
 
 
 def task_key(dequeued: str, plugin: str) -> str:
@@ -146,11 +149,16 @@ class LostTasks:
             if not dequeued or (entity.get("error") or "").startswith(LOST_PREFIX):
                 continue  # not active work, or our own verdict coming back
             key = task_key(dequeued, plugin)
-            attempt = int(given.get("retries") or 0)
+            try:
+                # bounded: a status claiming 5,000 retries made 2 ** 5000 seconds of back-off, which
+                # no float holds, and every pass after it failed on that record
+                attempt = min(max(int(given.get("retries") or 0), 0), MAX_ATTEMPT)
+            except (TypeError, ValueError, OverflowError):
+                continue
             sha256 = (given.get("entity") or {}).get("sha256")
             version = event["author"].get("version")
             if status == StatusEnum.dequeued:
-                due = at + timeout + backoff * (2 ** attempt - 1)
+                due = at + timeout + backoff * (2 ** min(attempt, self.settings.retry_max_attempts) - 1)
                 opened.append((key, dequeued, plugin, version, sha256, attempt, due, now, orjson.dumps(given)))
                 continue
             if opened:  # keep the order of the log: a dequeue before its own outcome
@@ -164,7 +172,8 @@ class LostTasks:
             if status in SUCCESS_STATUSES or status == StatusEnum.opt_out:
                 self.state.outcome(key, DONE, status, None, None, now, row)
             elif status in self.transient:
-                self.state.outcome(key, PENDING, status, error, at + backoff * 2 ** attempt, now, row)
+                delay = backoff * 2 ** min(attempt, self.settings.retry_max_attempts)
+                self.state.outcome(key, PENDING, status, error, at + delay, now, row)
             elif is_error(status):
                 self.state.outcome(key, FAILED, status, error, None, now, row)
         if opened:

@@ -262,3 +262,20 @@ def test_azul_runner_plugin_killed_mid_task_gets_it_again(services: Services, co
         assert lost[0]["entity"]["input"]["entity"]["sha256"] == sha
         assert services.event_log.end_offset(topics.retry_lane("Doomed")) == 2
         assert [t.summary()["attempts"] for t in state.tasks("Doomed", states=(LOST,))] == [3]
+
+
+def test_a_status_claiming_thousands_of_retries_neither_stops_the_passes_nor_the_tasks_behind_it(
+        services: Services) -> None:
+    """2 ** 5000 seconds of back-off is no float: every pass failed on that record, and the tasks
+    published after it were never tracked."""
+    services.intake.post("binary", [binary_event(), binary_event(sha256="d" * 64)])
+    first, second = take(services)
+    report(services, {**first, "retries": 5000}, "dequeued")
+    report(services, {**first, "retries": 5000}, "error-network")
+    later(services, 5)
+    lost = lifecycle(services).lost_tasks()
+    lost.run_once()
+    tracked = lifecycle(services).state.task(task_key(second["dequeued"], "p"))
+    assert tracked is not None and tracked.state == RETRIED
+    claimed = lifecycle(services).state.task(task_key(first["dequeued"], "p"))
+    assert claimed is not None and claimed.attempt == 1000
