@@ -23,7 +23,7 @@ from typing import Any
 import click
 import orjson
 
-from azul_metastore.errors import MetastoreError
+from azul_metastore.errors import MetastoreError, NotFound
 from azul_metastore.settings import MAX_SECONDS, Settings, load_settings
 
 
@@ -36,6 +36,16 @@ class MetastoreGroup(click.Group):
         except MetastoreError as exc:
             click.echo(f"error: {exc.message}", err=True)
             ctx.exit(exc.exit_code)
+        except OSError as exc:
+            # a path of the settings that cannot be used (a file where the data directory should be,
+            # no permission) is configuration (2); anything else the machine refused, unavailable (4)
+            where = f"{exc.filename}: " if exc.filename else ""
+            click.echo(f"error: {where}{exc.strerror or exc}", err=True)
+            ctx.exit(2 if isinstance(exc, _PATH_ERRORS) else 4)
+
+
+#: OSErrors that say a configured path is unusable
+_PATH_ERRORS = (FileNotFoundError, FileExistsError, NotADirectoryError, IsADirectoryError, PermissionError)
 
 
 def _settings(ctx: click.Context) -> Settings:
@@ -95,7 +105,11 @@ def events() -> None:
 def _read_events(stream: Any) -> list[Any]:
     """A JSON array, a single JSON object, or JSON lines."""
     data = stream.read()
-    text = data.decode("utf-8") if isinstance(data, bytes) else data
+    try:
+        text = data.decode("utf-8") if isinstance(data, bytes) else data
+    except UnicodeDecodeError as exc:
+        raise click.UsageError(f"the input is not UTF-8 text ({exc.reason} at byte {exc.start});"
+                               " give a JSON array or JSON lines") from exc
     stripped = text.strip()
     if not stripped:
         return []
@@ -140,8 +154,10 @@ def events_publish(ctx: click.Context, source: Any, model: str) -> None:
 
 @events.command("tail")
 @click.argument("topic")
-@click.option("-n", "--lines", default=10, show_default=True, help="how many of the newest records to show")
-@click.option("--from", "start", type=int, default=None, help="start at this offset instead of the newest")
+@click.option("-n", "--lines", default=10, show_default=True, type=click.IntRange(0, 1_000_000),
+              help="how many of the newest records to show")
+@click.option("--from", "start", type=click.IntRange(0, 2**63 - 1), default=None,
+              help="start at this offset instead of the newest")
 @click.option("--follow", "-f", is_flag=True, help="keep printing new records as they arrive")
 @click.pass_context
 def events_tail(ctx: click.Context, topic: str, lines: int, start: int | None, follow: bool) -> None:
@@ -155,12 +171,17 @@ def events_tail(ctx: click.Context, topic: str, lines: int, start: int | None, f
         azul-metastore events tail binary -n 5
     """
     log = _services(ctx).event_log
+    if not follow and topic not in (known := log.topics()):
+        raise NotFound(f"no topic {topic!r} in the event log; it has: {', '.join(known) or 'none yet'}")
     offset = max(0, log.end_offset(topic) - lines) if start is None else start
     while True:
         records = log.read(topic, offset, 1000 if follow else lines)
         for r in records:
-            line = {"topic": r.topic, "offset": r.offset, "key": r.key, "timestamp_ms": r.timestamp_ms,
-                    "event": orjson.loads(r.value)}
+            line: dict[str, Any] = {"topic": r.topic, "offset": r.offset, "key": r.key, "timestamp_ms": r.timestamp_ms}
+            try:
+                line["event"] = orjson.loads(r.value)
+            except orjson.JSONDecodeError:  # written by something other than intake
+                line["raw"] = r.value.decode("utf-8", "replace")
             click.echo(orjson.dumps(line).decode())
             offset = r.offset + 1
         if not follow:
@@ -366,6 +387,7 @@ def _purge(ctx: click.Context, kind: str, value: str, timestamp: str | None, rea
 
     from azul_metastore.audit import audit
     from azul_metastore.lifecycle.purge import PurgeRequest
+    from azul_metastore.server import configure_audit
 
     request = PurgeRequest(kind, value, timestamp)  # type: ignore[arg-type]
     purger = _lifecycle(ctx).purger()
@@ -373,6 +395,7 @@ def _purge(ctx: click.Context, kind: str, value: str, timestamp: str | None, rea
         found = purger.simulate(request).events
         click.echo(f"simulation: {found} documents match {kind} {value}; run again with --purge to delete them")
         return
+    configure_audit(_settings(ctx))  # the purge is audited as the API's are
     user = f"cli:{getpass.getuser()}"
     total = max(1, purger.simulate(request).events)
     with click.progressbar(length=total, label="purging", file=sys.stderr, show_pos=True) as bar:
@@ -478,7 +501,7 @@ def process_lost_tasks(ctx: click.Context, loop: bool) -> None:
 
 @main.command()
 @click.option("--host", default=None, help="address to listen on [default: METASTORE_HOST, 127.0.0.1]")
-@click.option("--port", default=None, type=int, help="port [default: METASTORE_PORT, 8080]")
+@click.option("--port", default=None, type=click.IntRange(0, 65535), help="port [default: METASTORE_PORT, 8080]")
 @click.option("--no-workers", is_flag=True, help="serve the API only: no ingestors or scheduled jobs")
 @click.pass_context
 def serve(ctx: click.Context, host: str | None, port: int | None, no_workers: bool) -> None:

@@ -92,7 +92,10 @@ class NotFound(MetastoreError):
 
 
 class Conflict(MetastoreError):
+    """Another run holds what this one needs (a purge or age-off already running)."""
+
     status_code = 409
+    exit_code = 5
 
 
 class ReadOnly(MetastoreError):

@@ -11,6 +11,7 @@ import contextlib
 import logging
 import os
 import signal
+import socket
 import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -21,6 +22,7 @@ import uvicorn
 
 from azul_metastore.api.app import create_app
 from azul_metastore.app import Services, build_services, build_workers
+from azul_metastore.errors import ConfigError
 from azul_metastore.heap import freeze_start_up
 from azul_metastore.security import AUDIT_LOGGER
 from azul_metastore.settings import Settings
@@ -59,16 +61,42 @@ class _Server(uvicorn.Server):
 def configure_logging(settings: Settings) -> None:
     level = {"WARN": "WARNING", "FATAL": "CRITICAL"}.get(settings.log_level, settings.log_level)
     logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    # The audit trail is kept whatever log_level says; with a file it also rotates daily (issue 7).
+    configure_audit(settings)
+
+
+def configure_audit(settings: Settings) -> None:
+    """The audit trail is kept whatever log_level says; with a file it also rotates daily (issue 7).
+    Commands that audit without serving (a CLI purge) call this alone."""
     audit_log = logging.getLogger(AUDIT_LOGGER)
     audit_log.setLevel(logging.INFO)
     path = settings.audit_log_file_path
     if path and not any(getattr(h, "baseFilename", None) == os.path.abspath(path) for h in audit_log.handlers):
-        handler = TimedRotatingFileHandler(path, when="midnight", utc=True,
-                                           backupCount=settings.audit_log_days_to_retain, encoding="utf-8")
+        try:
+            handler = TimedRotatingFileHandler(path, when="midnight", utc=True,
+                                               backupCount=settings.audit_log_days_to_retain, encoding="utf-8")
+        except OSError as exc:
+            raise ConfigError(f"METASTORE_AUDIT_LOG_FILE_PATH {path!r} cannot be opened: {exc.strerror}") from exc
         handler.setFormatter(logging.Formatter("time=%(asctime)s level=%(levelname)s %(message)s",
                                                "%Y-%m-%dT%H:%M:%S%z"))
         audit_log.addHandler(handler)
+
+
+def listening_socket(host: str, port: int) -> socket.socket:
+    """The server's socket, bound before anything else starts: a port in use or a host that is not
+    this machine's used to surface from uvicorn after the ingestors had started, as its exit 3."""
+    try:
+        family, kind, proto, _, address = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM,
+                                                             flags=socket.AI_PASSIVE)[0]
+        sock = socket.socket(family, kind, proto)
+    except (OSError, UnicodeError) as exc:
+        raise ConfigError(f"cannot listen on {host}:{port}: {exc}") from exc
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind(address)
+    except OSError as exc:
+        sock.close()
+        raise ConfigError(f"cannot listen on {host}:{port}: {exc.strerror}") from exc
+    return sock
 
 
 def start_workers(workers: list[Worker], stop: threading.Event) -> list[threading.Thread]:
@@ -89,16 +117,21 @@ def start_workers(workers: list[Worker], stop: threading.Event) -> list[threadin
 
 def run(settings: Settings, host: str, port: int, workers: bool = True) -> None:
     configure_logging(settings)
-    services: Services = build_services(settings)
+    sock = listening_socket(host, port)
+    try:
+        services: Services = build_services(settings)
+    except BaseException:
+        sock.close()
+        raise
     stop = threading.Event()
     built = build_workers(services) if workers else []
     app = create_app(services)
     freeze_start_up()  # full collections would otherwise scan every start-up object (``heap``)
     threads = start_workers(built, stop)  # after the freeze: their first batches are not start-up objects
     server = _Server(uvicorn.Config(app, host=host, port=port, log_level="info", access_log=False))
-    log.info("serving on http://%s:%d (data in %s)", host, port, settings.data_dir)
+    log.info("serving on http://%s:%d (data in %s)", host, sock.getsockname()[1], settings.data_dir)
     try:
-        server.run()
+        server.run(sockets=[sock])
     finally:
         stop.set()
         for thread in threads:

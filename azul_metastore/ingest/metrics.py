@@ -20,6 +20,13 @@ _started: set[int] = set()
 def serve_metrics(port: int) -> None:
     """Expose /metrics on 127.0.0.1:port once per process."""
     if port and port not in _started:
-        start_http_server(port, addr="127.0.0.1")
+        try:
+            start_http_server(port, addr="127.0.0.1")
+        except OSError as exc:
+            # another process of this host has it (two ingestors, an ingest-status beside serve):
+            # the work matters more than its metrics
+            log.warning("metrics not served: port %d on 127.0.0.1: %s (set METASTORE_PROMETHEUS_PORT to a free"
+                        " port, or 0 for none)", port, exc.strerror)
+            return
         _started.add(port)
         log.info("metrics on http://127.0.0.1:%d/metrics", port)

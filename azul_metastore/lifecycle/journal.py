@@ -52,7 +52,8 @@ class Journal:
             fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
             handle.close()
-            raise Conflict(f"a {prefix} with journal {path.name} is already running; wait for it to finish") from None
+            raise Conflict(f"another {prefix} (journal {path.name}) is already running; wait for it to finish"
+                           ) from None
         handle.seek(0)
         entries = list(_parse(handle.read()))
         handle.seek(0, os.SEEK_END)
