@@ -228,6 +228,7 @@ def test_events_the_index_refuses_are_dead_lettered_and_the_rest_indexed(tmp_pat
     from azul_metastore.settings import load_settings
     from tests.conftest import TEST_SOURCES
     from tests.support.index_data import feat
+    from tests.support.partitions import drop_partition
 
     partition = f"t{uuid.uuid4().hex[:12]}"
     services = build_services(load_settings(
@@ -253,12 +254,8 @@ def test_events_the_index_refuses_are_dead_lettered_and_the_rest_indexed(tmp_pat
         assert build_ingestor(services, "binary").run_once(wait=0) == 0
     finally:
         services.close()
-        admin.indices.delete(index=f"azul.o.{partition}.*,azul.x.{partition}.*", ignore_unavailable=True,
-                             allow_no_indices=True, expand_wildcards="all")
-        for template in admin.indices.get_index_template(name=f"azul.{partition}.*", ignore=404).get(
-                "index_templates", []):
-            admin.indices.delete_index_template(name=template["name"])
         admin.close()
+        drop_partition(opensearch_url, partition)
 
 
 def test_dead_letters_of_huge_records_are_bounded(services: Services) -> None:

@@ -28,6 +28,7 @@ import tlsh
 
 from tests.support.events import CONTENT, binary_event
 from tests.support.multiuser import plugin_event
+from tests.support.partitions import drop_partition
 from tests.support.server import free_port, wait_for_http
 
 pytestmark = [pytest.mark.opensearch, pytest.mark.kafka, pytest.mark.s3, pytest.mark.slow]
@@ -63,16 +64,7 @@ def scaleout_env(tmp_path: Path, opensearch_url: str, kafka_bootstrap: str,
            "METASTORE_AUTH_OPEN": "true", "METASTORE_PROMETHEUS_PORT": "0",
            "METASTORE_INGEST_POLL_SECONDS": "0.2", "METASTORE_SOURCES": json.dumps(SOURCES)}
     yield env
-    from azul_metastore.index.opensearch.client import new_client
-
-    admin = new_client(opensearch_url)
-    partition = env["METASTORE_PARTITION"]
-    admin.indices.delete(index=f"azul.o.{partition}.*,azul.x.{partition}.*", ignore_unavailable=True,
-                         allow_no_indices=True, expand_wildcards="all")
-    for template in admin.indices.get_index_template(name=f"azul.{partition}.*", ignore=404).get(
-            "index_templates", []):
-        admin.indices.delete_index_template(name=template["name"])
-    admin.close()
+    drop_partition(opensearch_url, env["METASTORE_PARTITION"])
 
 
 def cli(env: dict[str, str], *args: str, timeout: float = 180) -> subprocess.CompletedProcess[str]:

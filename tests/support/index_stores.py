@@ -18,6 +18,7 @@ from azul_metastore.index.documents import Document
 from azul_metastore.index.port import MetadataStore
 from azul_metastore.index.sqlite import SqliteMetadataStore
 from tests.support.index_data import Dataset
+from tests.support.partitions import drop_partition
 
 ENFORCED = frozenset({"s-tlp-amber-strict"})
 OPEN = frozenset({"s-low"})
@@ -36,15 +37,7 @@ def _opensearch(request: pytest.FixtureRequest, folder: Path,
     partition = f"t{uuid.uuid4().hex[:12]}"
     client = new_client(url)
 
-    def cleanup() -> None:
-        admin = new_client(url)
-        admin.indices.delete(index=f"azul.o.{partition}.*,azul.x.{partition}.*", ignore_unavailable=True,
-                             allow_no_indices=True, expand_wildcards="all")
-        for doc_type in ("binary2", "status", "plugin", "annotation", "tombstone"):
-            admin.indices.delete_index_template(name=f"azul.{partition}.{doc_type}", ignore=404)
-        admin.close()
-
-    request.addfinalizer(cleanup)
+    request.addfinalizer(lambda: drop_partition(url, partition))
     return OpenSearchMetadataStore(client, partition, open_labels=OPEN, enforced=ENFORCED,
                                    binary_layout=binary_layout, shards=shards)
 
