@@ -159,10 +159,8 @@ def source_summary(store: SqliteMetadataStore, source: str, access: Access) -> t
     return row[1], row[2]
 
 
-# ``fold`` is Python's lower() (the store registers it): SQLite's lower() folds ASCII only, and the
-# term is lowered in Python, so "ÉLODIE" never found "Élodie"
 _TERM = ("EXISTS (SELECT 1 FROM json_each(doc(d.body), '$.source.references') r"
-         " WHERE instr(fold(CAST(r.value AS TEXT)), ?) > 0)")
+         " WHERE instr(lower(CAST(r.value AS TEXT)), ?) > 0)")
 
 
 def _groups(store: SqliteMetadataStore, key_sql: str, extra: str, params: list[object], group_sql: str,

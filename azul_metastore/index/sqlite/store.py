@@ -50,11 +50,6 @@ def _has_field(body: bytes, field: str) -> bool:
     return any(f == field for f, _ in searchable(bodies.unpack(body)))
 
 
-def _fold(text: object) -> object:
-    """Unicode lower case for SQL (SQLite's own ``lower`` folds ASCII only)."""
-    return text.lower() if isinstance(text, str) else text
-
-
 def _doc_tokens(body: bytes) -> str:
     """The FTS5 token text of a stored body (the schema migrations rebuild postings with it)."""
     return tokens_and_values(bodies.unpack(body))[0]
@@ -96,7 +91,6 @@ class SqliteMetadataStore:
         db.create_function("has_prefix", 3, _has_prefix, deterministic=True)
         db.create_function("as_number", 1, as_number, deterministic=True)
         db.create_function("doc_tokens", 1, _doc_tokens, deterministic=True)
-        db.create_function("fold", 1, _fold, deterministic=True)
 
     def _db(self) -> sqlite3.Connection:
         return self._file.connection()
