@@ -408,3 +408,14 @@ def test_a_path_part_is_matched_literally(store: MetadataStore, dataset) -> None
     system = dataset.access("system")
     for value, found in (("we\\ird", 1), ("/tmp/we\\ird", 1), ("a*b", 1), ("a*", 0), ("w?\\ird", 0)):
         assert store.count_feature_part_entities("filepath_unixr", value, system) == found, value
+
+
+def test_a_reference_term_folds_ascii_case_on_both_sides(store: MetadataStore, dataset) -> None:
+    """As OpenSearch's case_insensitive: 'ÉLODIE' finds 'Élodie', 'élodie' does not (É is not ASCII)."""
+    from tests.support.events import binary_event
+
+    event = binary_event(references={"user": "Élodie"})
+    store.write(dataset.encoder.encode_binary(as_logged("binary", event)).documents)
+    system = dataset.access("system")
+    for term, found in (("ÉLODIE", ["Élodie"]), ("LODIE", ["Élodie"]), ("élodie", [])):
+        assert [g.values["user"] for g in store.source_references("samples", system, term=term)] == found, term

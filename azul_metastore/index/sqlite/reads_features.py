@@ -187,8 +187,13 @@ def source_references(store: SqliteMetadataStore, source: str, access: Access, g
     key = "json_extract(doc(d.body), '$.track_source_references_grouped')" if grouped else "d.tsr"
     extra, params = "", []
     if term:
-        extra, params = f" AND {_TERM}", [term.lower()]
+        # both sides folded as SQLite's lower() and OpenSearch's case_insensitive fold: ASCII only
+        # (Python's lower() of the term alone made "ÉLODIE" miss "Élodie")
+        extra, params = f" AND {_TERM}", [term.translate(_ASCII_LOWER)]
     return _groups(store, key, extra, params, key, limit, access, source)
+
+
+_ASCII_LOWER = str.maketrans("ABCDEFGHIJKLMNOPQRSTUVWXYZ", "abcdefghijklmnopqrstuvwxyz")
 
 
 def source_submissions(store: SqliteMetadataStore, source: str, access: Access, tsr: str | None,
