@@ -66,10 +66,14 @@ def dead_letter(record: Record, reason: str, error: str, max_event_bytes: int) -
     if len(record.value) <= max_event_bytes:
         with contextlib.suppress(orjson.JSONDecodeError):
             value["event"] = orjson.loads(record.value)
-    if "event" not in value:
-        value["raw"] = record.value[:RAW_KEPT].decode("utf-8", "replace")
-        if len(record.value) > RAW_KEPT:
-            value["raw_bytes"] = len(record.value)
+            out = orjson.dumps(value)
+            # written back, JSON can grow (``1E5`` becomes ``100000.0``): kept whole only if it fits
+            if len(out) <= max_event_bytes + DEAD_LETTER_OVERHEAD // 2:
+                return Message(record.key, out)
+            del value["event"]
+    value["raw"] = record.value[:RAW_KEPT].decode("utf-8", "replace")
+    if len(record.value) > RAW_KEPT:
+        value["raw_bytes"] = len(record.value)
     return Message(record.key, orjson.dumps(value))
 
 

@@ -276,3 +276,20 @@ def test_dead_letters_of_huge_records_are_bounded(services: Services) -> None:
     dead = [orjson.loads(letter.value) for letter in letters]
     assert [(d["offset"], d["raw_bytes"]) for d in dead] == [(0, 3 * limit), (1, len(huge_json))]
     assert all("event" not in d and d["raw"] for d in dead)
+
+
+def test_a_dead_letter_whose_event_grows_when_written_back_keeps_the_record_start() -> None:
+    """A record intake never wrote (``1E5`` comes back as ``100000.0``) must not make a dead letter
+    larger than the log takes."""
+    from azul_metastore.events.port import Record
+    from azul_metastore.ingest.ingestor import DEAD_LETTER_OVERHEAD, dead_letter
+
+    limit = 100_000
+    value = b"[" + b",".join([b"1E5"] * (limit // 4 - 1)) + b"]"
+    assert len(value) <= limit
+    letter = dead_letter(Record("binary", 7, "k", value, 0), "bad_shape", "not an object", limit)
+    body = orjson.loads(letter.value)
+    assert len(letter.value) < limit + DEAD_LETTER_OVERHEAD // 2
+    assert "event" not in body and body["raw_bytes"] == len(value) and body["offset"] == 7
+    small = dead_letter(Record("binary", 8, "k", b'{"a": 1}', 0), "bad_shape", "x", limit)
+    assert orjson.loads(small.value)["event"] == {"a": 1}
