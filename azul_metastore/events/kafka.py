@@ -205,7 +205,10 @@ class KafkaEventLog:
 
     def _reconcile(self, name: str, config: Mapping[str, str]) -> None:
         """Set ``config`` on a topic that already existed: retention follows the sources' settings
-        as they are now, not as they were when the topic was made."""
+        as they are now, not as they were when the topic was made.
+
+        A cluster may deny this client the right to alter topic configs (operators then own them):
+        that is logged, and the topic is used as it is configured."""
         if not config:
             return
         entries = [ConfigEntry(k, v, incremental_operation=AlterConfigOpType.SET) for k, v in sorted(config.items())]
@@ -214,7 +217,8 @@ class KafkaEventLog:
             for future in self._admin.incremental_alter_configs([resource]).values():
                 future.result(timeout=self.request_timeout)
         except KafkaException as exc:
-            raise BackendUnavailable(f"Kafka could not configure topic {name}: {exc.args[0]}") from exc
+            log.warning("Kafka topic %s keeps its configuration: setting %s was refused: %s", name,
+                        ", ".join(f"{k}={v}" for k, v in sorted(config.items())), exc.args[0])
 
     def _exists(self, topic: str) -> str | None:
         name = self._name(topic)

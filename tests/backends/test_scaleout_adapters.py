@@ -624,3 +624,21 @@ def test_kafka_topics_take_the_retention_of_the_settings_of_the_day(kafka_bootst
         assert future.result(timeout=30)["retention.ms"].value == "-1"
     finally:
         later.close()
+
+
+@pytest.mark.kafka
+def test_a_topic_config_the_cluster_refuses_is_logged_and_the_topic_used(kafka_bootstrap: str,
+                                                                          caplog: pytest.LogCaptureFixture) -> None:
+    """Clusters where operators own topic configs deny the change; the log must keep working."""
+    from azul_metastore.events.kafka import KafkaEventLog
+
+    prefix = f"test-{uuid.uuid4().hex[:12]}"
+    first = KafkaEventLog(kafka_bootstrap, prefix, "suite")
+    first.append("binary", [Message("k", b"{}")])
+    first.close()
+    refused = KafkaEventLog(kafka_bootstrap, prefix, "suite", topic_config=lambda topic: {"retention.ms": "soon"})
+    try:
+        assert refused.append("binary", [Message("k", b"{}")]) == [1]
+        assert "keeps its configuration" in caplog.text
+    finally:
+        refused.close()
