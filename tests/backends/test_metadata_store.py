@@ -552,3 +552,42 @@ def test_fuzzy_hashes(loaded: MetadataStore, dataset, kind: str, user: str) -> N
     pairs = list(loaded.fuzzy_hashes(kind, access))
     assert {s for s, _ in pairs} == set(having) & visible
     assert all(value in having[s] for s, value in pairs)
+
+
+#: feature names OpenSearch reads as paths (``pe`` beside ``pe.section``), refuses (``a..b``, ``.lead``,
+#: the empty name), expands (``a*b`` in ``exists``), or that look like the adapter's escapes
+ODD_NAMES = ["pe", "pe.section", "pe.section.name", "", ".lead", "trail.", "a..b", "a*b", "50%", "x%2Ey", "%", "%25"]
+
+
+def test_any_feature_name_is_stored_and_found_under_its_own_name(store: MetadataStore, dataset) -> None:
+    """A feature name is a plugin's text. Whatever it holds, the documents carrying it are indexed,
+    read back, searched, counted and pivoted under that name on every index; on OpenSearch ``pe``
+    after ``pe.section`` used to be refused and the event dead-lettered."""
+    one, two = sha256_of("odd feature names 1"), sha256_of("odd feature names 2")
+    for sha in (one, two):
+        features = [{"name": n, "type": "string", "value": f"v{i}"} for i, n in enumerate(ODD_NAMES)]
+        features.append({"name": "pe.count", "type": "integer", "value": "7" if sha == one else "70"})
+        store.write(dataset.binary(binary_event(sha256=sha, security="LOW", features=features)))
+    system = dataset.access("system")
+
+    (doc,) = store.documents([one], system, actions=["sourced"])
+    assert doc["features_map"] == {**{n: [f"v{i}"] for i, n in enumerate(ODD_NAMES)}, "pe.count": ["7"]}
+    assert set(ODD_NAMES) <= set(store.feature_names(system))
+    for i, name in enumerate(ODD_NAMES):
+        key = "features_map." + name
+        assert set(store.find(parse(f'"{key}":v{i}'), system)) == {one, two}, name
+        assert set(store.find(parse(f'"{key}":V{i}*'), system)) == {one, two}, name
+        assert store.count(parse(f'"{key}":"v{i + 1}"'), system) == 0, name
+        assert [r.value for r in store.feature_values(name, system).items] == [f"v{i}"], name
+        assert store.count_feature_values(name, system) == 1, name
+        assert store.count_feature_entities(name, system, value=f"v{i}") == 2, name
+        assert store.count_feature_entities(name, system) == 2, name
+    # a name with a wildcard is that name, not a pattern over the names it would match
+    assert store.count(parse('"features_map.a*b":'), system) == 2
+    assert store.count(parse('"features_map.a*":'), system) == 0
+    assert store.count_feature_entities("pe*", system) == 0
+    assert store.find(parse("features_map.pe.count:>10"), system) == [two]
+    assert store.find(parse("features_map.pe.count:[1 TO 10]"), system) == [one]
+    pivot = store.pivot([("pe.section", "v1")], system, names=["pe", "pe.section.name", ""], min_count=1)
+    assert {name: dict(values) for name, values in pivot.counts.items()} == {
+        "pe": {"v0": 2}, "pe.section.name": {"v2": 2}, "": {"v3": 2}}

@@ -28,6 +28,8 @@ from typing import Any
 
 import orjson
 
+from azul_metastore.index.opensearch import feature_fields
+
 __all__ = ["FIELD", "HEAVY", "INDEXED_ONLY", "document", "of", "request", "source"]
 
 #: the stored field holding a document's brief
@@ -49,8 +51,8 @@ def of(body: dict[str, Any]) -> str:
 def document(source: dict[str, Any]) -> dict[str, Any]:
     """A metadata document's ``_source`` as it was ingested: without :data:`INDEXED_ONLY`."""
     if any(key in source for key in INDEXED_ONLY):
-        return {key: value for key, value in source.items() if key not in INDEXED_ONLY}
-    return source
+        source = {key: value for key, value in source.items() if key not in INDEXED_ONLY}
+    return feature_fields.read_back(source)
 
 
 def request(briefs: bool, fields: Sequence[str]) -> dict[str, Any]:

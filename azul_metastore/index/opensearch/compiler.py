@@ -24,6 +24,7 @@ from collections.abc import Callable
 from typing import Any
 
 from azul_metastore.errors import BadRequest, InvalidInput
+from azul_metastore.index.opensearch import feature_fields
 from azul_metastore.index.timestamps import epoch_ms
 from azul_metastore.query.ast import And, DocAnd, Match, Node, Not, Or, Range, Term, keys
 from azul_metastore.security import Access
@@ -216,7 +217,7 @@ class QueryCompiler:
             pairs = self.tag_lookup("fv_tag", str(node.value))
             if not pairs:
                 raise BadRequest(f"no feature values are tagged {node.value!r}")
-            return {"bool": {"should": [{"term": {f"features_map.{f}": {"value": v, "case_insensitive": True}}}
+            return {"bool": {"should": [{"term": {feature_fields.keyword(f): {"value": v, "case_insensitive": True}}}
                                         for f, v in pairs], "minimum_should_match": 1}}
         if node.op in _OPS:
             return self._compare(key, _OPS[node.op], node.value)
@@ -259,7 +260,9 @@ class QueryCompiler:
             return key, COLUMNS[key]
         if key == "parent.sha256":
             return key, "text"
-        if key in TOKEN_FIELDS or key.startswith("features_map."):
+        if key.startswith("features_map."):
+            return feature_fields.keyword(key.removeprefix("features_map.")), "text"
+        if key in TOKEN_FIELDS:
             return key, "text"
         if key.startswith("features.enriched."):
             return key, ENRICHED_TYPES.get(key.removeprefix("features.enriched."), "text")
@@ -272,7 +275,7 @@ class QueryCompiler:
             return None
         field, kind = self._field(key)
         if key.startswith("features_map."):
-            return "features_num." + key.removeprefix("features_map.")
+            return feature_fields.number(key.removeprefix("features_map."))
         if kind == "text" and (key in COLUMNS or key == "parent.sha256"):
             raise InvalidInput(f"field {key!r} holds text; compare it with ':' rather than '{op}'", field=key)
         return None if kind == "text" else field

@@ -13,6 +13,7 @@ from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
+from azul_metastore.index.opensearch import feature_fields
 from azul_metastore.index.opensearch.compiler import instant, visible
 from azul_metastore.index.opensearch.reads import METADATA, WINDOW, _sha256s, search
 from azul_metastore.index.port import FeatureValueRow, Page, PivotResult, ReferenceGroup, StatusCount
@@ -59,7 +60,7 @@ def feature_values(store: OpenSearchMetadataStore, name: str, access: Access, te
     A document lists several values, so the ``term`` filter is applied to the values themselves
     (in the pages of a composite aggregation), not to the documents.
     """
-    field = f"features_map.{name}"
+    field = feature_fields.keyword(name)
     query = visible(access, METADATA, {"exists": {"field": field}}, *_author(author, version))
     needle = (term.lower() if case_insensitive else term) if term else None
     rows: list[FeatureValueRow] = []
@@ -89,7 +90,7 @@ def feature_values(store: OpenSearchMetadataStore, name: str, access: Access, te
 
 def count_feature_values(store: OpenSearchMetadataStore, name: str, access: Access, author: str | None,
                          version: str | None) -> int:
-    field = f"features_map.{name}"
+    field = feature_fields.keyword(name)
     body = {"size": 0, "query": visible(access, METADATA, *_author(author, version)),
             "aggs": {"n": {"cardinality": {"field": field, "precision_threshold": PRECISION}}}}
     return int(search(store, "binary2", body, "counting feature values")["aggregations"]["n"]["value"])
@@ -97,7 +98,7 @@ def count_feature_values(store: OpenSearchMetadataStore, name: str, access: Acce
 
 def count_feature_entities(store: OpenSearchMetadataStore, name: str, access: Access, value: str | None,
                            author: str | None, version: str | None) -> int:
-    field = f"features_map.{name}"
+    field = feature_fields.keyword(name)
     match = {"term": {field: value}} if value is not None else {"exists": {"field": field}}
     return _distinct_binaries(store, visible(access, METADATA, match, *_author(author, version)),
                               "counting binaries with a feature")
@@ -128,7 +129,7 @@ def pivot(store: OpenSearchMetadataStore, pairs: Sequence[tuple[str, str]], acce
         return PivotResult({})
     found: set[str] | None = None
     for name, value in pairs:
-        having = set(_sha256s(store, visible(access, METADATA, {"term": {f"features_map.{name}": value}}),
+        having = set(_sha256s(store, visible(access, METADATA, {"term": {feature_fields.keyword(name): value}}),
                               "pivoting on feature values"))
         found = having if found is None else found & having
     assert found is not None
@@ -137,7 +138,7 @@ def pivot(store: OpenSearchMetadataStore, pairs: Sequence[tuple[str, str]], acce
     for start in range(0, len(chosen), 1000):
         query = visible(access, METADATA, {"terms": {"sha256": chosen[start:start + 1000]}})
         wanted = list(names) if names is not None else _feature_names(store, query)
-        aggs = {f"f{i}": {"terms": {"field": f"features_map.{n}", "size": WINDOW, "min_doc_count": 1}}
+        aggs = {f"f{i}": {"terms": {"field": feature_fields.keyword(n), "size": WINDOW, "min_doc_count": 1}}
                 for i, n in enumerate(wanted)}
         for offset in range(0, len(aggs), 100):
             part = dict(list(aggs.items())[offset:offset + 100])

@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from azul_metastore.errors import InvalidInput
+from azul_metastore.index.opensearch import feature_fields
 from azul_metastore.index.opensearch.client import translated
 from azul_metastore.index.opensearch.compiler import visible
 from azul_metastore.index.opensearch.reads import METADATA, fetch, visible_binaries
@@ -260,7 +261,7 @@ def similar_entropy(store: OpenSearchMetadataStore, vector: Sequence[int], acces
 
 def _pair_clause(name: str, value: str) -> Query:
     # case-insensitive, as the embedded index's feature tokens (lower-cased values)
-    return {"term": {f"features_map.{name}": {"value": value, "case_insensitive": True}}}
+    return {"term": {feature_fields.keyword(name): {"value": value, "case_insensitive": True}}}
 
 
 def _informative(store: OpenSearchMetadataStore, pairs: list[tuple[str, str]]) -> list[int]:

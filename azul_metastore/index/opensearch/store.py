@@ -25,7 +25,15 @@ from opensearchpy import OpenSearch, helpers
 from azul_metastore.errors import BackendUnavailable, InvalidInput
 from azul_metastore.index.documents import Document
 from azul_metastore.index.numbers import numeric_view
-from azul_metastore.index.opensearch import batching, brief, lifecycle, reads, reads_aggs, reads_similar
+from azul_metastore.index.opensearch import (
+    batching,
+    brief,
+    feature_fields,
+    lifecycle,
+    reads,
+    reads_aggs,
+    reads_similar,
+)
 from azul_metastore.index.opensearch.client import translated
 from azul_metastore.index.opensearch.compiler import instant
 from azul_metastore.index.opensearch.templates import DOC_TYPES, BinaryLayout, IndexNames, Templates
@@ -148,8 +156,9 @@ class OpenSearchMetadataStore:
                     body = {**body, "sha256": doc.id}
                 else:
                     if body.get("features_map"):
-                        features.update(body["features_map"])
-                        body = {**body, "features_num": numeric_view(body["features_map"])}
+                        fmap = feature_fields.fields(body["features_map"])
+                        features.update(fmap)
+                        body = {**body, "features_map": fmap, "features_num": numeric_view(fmap)}
                     if index not in self._old_indices():
                         body = {**body, brief.FIELD: brief.of(body)}
             planned[(index, doc.id)] = (doc, body)
