@@ -32,6 +32,7 @@ How the port maps onto Kafka, and why:
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import logging
 import re
 import threading
@@ -62,6 +63,8 @@ log = logging.getLogger(__name__)
 _ILLEGAL = re.compile(r"[^A-Za-z0-9.-]+")
 _ESCAPE = re.compile(rb"_([0-9a-f]{2})")
 _MAX_TOPIC = 249  # Kafka's limit on topic names
+#: what ends a topic name shortened to fit (``kafka_topic_name``): ``_x`` and a digest's hex digits
+_LONG_MARK, _LONG_DIGITS = "_x", 16
 
 
 def _escape(name: str) -> str:
@@ -78,14 +81,28 @@ def _unescape(name: str) -> str:
 
 
 def kafka_topic_name(prefix: str, partition: str, topic: str) -> str:
-    """The Kafka topic that holds ``topic`` (reversible, so ``topics()`` can list port names)."""
-    name = f"{_escape(prefix)}.{_escape(partition)}.{_escape(topic)}"
-    if len(name) > _MAX_TOPIC:
+    """The Kafka topic that holds ``topic``: reversible (``topics()`` lists port names) unless too long.
+
+    Kafka takes at most 249 characters, and a plugin's retry lane holds its name, which Azul does
+    not bound. A name past the limit keeps the start that fits, then ``_x`` and 16 hex digits of
+    its sha256: ``_x`` is never an escape, so it cannot be another topic's name, and the same name
+    always gives the same topic. Such a topic is listed by that shortened name.
+    """
+    namespace = f"{_escape(prefix)}.{_escape(partition)}."
+    escaped = _escape(topic)
+    if len(namespace) + len(escaped) <= _MAX_TOPIC:
+        return namespace + escaped
+    room = _MAX_TOPIC - len(namespace) - len(_LONG_MARK) - _LONG_DIGITS
+    if room < 1:
         raise InvalidInput(
-            f"topic {topic!r} makes a Kafka topic name of {len(name)} characters; at most {_MAX_TOPIC} are accepted",
-            field="topic",
-        )
-    return name
+            f"topic prefix {prefix!r} and partition {partition!r} leave no room in a Kafka topic name "
+            f"({len(namespace)} of at most {_MAX_TOPIC} characters)", field="partition")
+    head = escaped[:room]
+    cut = head.rfind("_")
+    if cut >= 0 and cut > len(head) - 3:  # half an escape (``_`` or ``_h``) would read as text
+        head = head[:cut]
+    digest = hashlib.sha256(topic.encode("utf-8", "surrogatepass")).hexdigest()[:_LONG_DIGITS]
+    return f"{namespace}{head}{_LONG_MARK}{digest}"
 
 
 @contextlib.contextmanager

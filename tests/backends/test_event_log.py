@@ -152,3 +152,16 @@ def test_trim_drops_old_records_but_keeps_offsets(event_log: EventLog) -> None:
     assert [r.key for r in event_log.read("t", 0, 10)] == ["new0", "new1"]
     assert event_log.end_offset("t") == 5
     assert [r.offset for r in event_log.fetch("g", ["t"], 10, 0, consumer="c").records] == [3, 4]
+
+
+def test_a_plugin_name_of_any_length_has_its_own_retry_lane(event_log: EventLog) -> None:
+    """A retry lane holds its plugin's name, which Azul does not bound; Kafka's topic names stop at
+    249 characters. Two 300-character names that differ only at their end keep separate lanes."""
+    from azul_metastore.events.topics import retry_lane
+
+    first, second = retry_lane("p" * 299 + "1"), retry_lane("p" * 299 + "2")
+    assert event_log.append(first, msgs(2, "one")) == [0, 1]
+    assert event_log.append(second, msgs(1, "two")) == [0]
+    assert [r.key for r in event_log.fetch("g", [first], 10, 0, consumer="c").records] == ["one0", "one1"]
+    assert [r.key for r in event_log.fetch("g", [second], 10, 0, consumer="c").records] == ["two0"]
+    assert event_log.end_offset(first) == 2 and event_log.end_offset(second) == 1
