@@ -61,14 +61,15 @@ def name(field_name: str) -> str:
 
 def fields(values: Mapping[str, V]) -> Mapping[str, V]:
     """A ``features_map`` keyed by field names (the same mapping when no name needs escaping)."""
-    if all(key and _SPECIAL.search(key) is None for key in values):
+    joined = "/".join(values)  # three scans in C per document ingested, not a regex per name
+    if "." not in joined and "%" not in joined and "*" not in joined and "" not in values:
         return values
     return {field(key): value for key, value in values.items()}
 
 
 def names(values: Mapping[str, V]) -> Mapping[str, V]:
     """A ``features_map`` read from ``_source`` keyed by feature names again."""
-    if all("%" not in key for key in values):
+    if "%" not in "/".join(values):
         return values
     return {name(key): value for key, value in values.items()}
 
