@@ -16,12 +16,16 @@ from typing import Any
 
 import orjson
 
+from azul_metastore.errors import InvalidInput
 from azul_metastore.events import topics
 from azul_metastore.events.intake import EventIntake, check_model
 from azul_metastore.events.port import EventLog
 from azul_metastore.models.events import (
     CURRENT_MODEL_VERSION,
+    EVENT_MODELS,
     Author,
+    BaseEvent,
+    BinaryAction,
     BinaryEvent,
     StatusEntity,
     StatusEnum,
@@ -38,6 +42,33 @@ def _split(values: Sequence[str]) -> list[str]:
     return out
 
 
+_ACTIONS = frozenset(a.value for a in BinaryAction)
+#: the actions ``r-content`` asks for: events that bring a binary's content (Azul's dispatcher)
+CONTENT_ACTIONS = ("sourced", "extracted")
+
+
+def _actions(values: Sequence[str], parameter: str) -> list[str]:
+    """Action names of a filter; an unknown one is refused (a typo would filter out, and hand
+    out as done, every event)."""
+    actions = _split(values)
+    unknown = sorted(set(actions) - _ACTIONS)
+    if unknown:
+        raise InvalidInput(f"{parameter}: unknown action {', '.join(map(repr, unknown))}; accepted: "
+                           f"{', '.join(sorted(_ACTIONS))}", parameter=parameter)
+    return actions
+
+
+def _streams(values: Sequence[str]) -> dict[str, frozenset[str]]:
+    """``r-streams`` values, each ``LABEL[,prefix...]``: a stream the event must carry (``*``: any
+    stream), and when prefixes follow, file formats it must start with (any one of them)."""
+    out: dict[str, frozenset[str]] = {}
+    for value in values:
+        items = [x.strip() for x in value.split(",") if x.strip()]
+        if items:
+            out[items[0]] = out.get(items[0], frozenset()) | frozenset(items[1:])
+    return out
+
+
 #: the filter count of records that are not events (not JSON, not an object, fields of the wrong
 #: kind): never delivered, so that one cannot hold up the events behind it
 UNREADABLE = "unreadable"
@@ -45,7 +76,14 @@ UNREADABLE = "unreadable"
 
 @dataclass
 class ConsumerFilters:
-    """The dispatcher's event filters (``d-*`` deny, ``r-*`` require)."""
+    """The dispatcher's event filters (``d-*`` deny, ``r-*`` require), with Azul's semantics.
+
+    ``r-content`` asks for events that bring content (actions ``sourced`` and ``extracted``, unless
+    ``r-action`` names others) carrying a ``content`` stream; the content size bounds are
+    inclusive and also require content. Source, action and self filters apply to a status event's
+    input event too; stream and size filters to binary events only. Raises InvalidInput for an
+    unknown action or a minimum size over the maximum.
+    """
 
     deny_actions: list[str] = field(default_factory=list)
     deny_self: bool = False
@@ -57,41 +95,55 @@ class ConsumerFilters:
     require_sources: list[str] = field(default_factory=list)
 
     def __post_init__(self) -> None:
-        self.deny_actions = _split(self.deny_actions)
-        self.require_actions = _split(self.require_actions)
-        self.require_streams = _split(self.require_streams)
+        self.deny_actions = _actions(self.deny_actions, "d-action")
+        self.require_actions = _actions(self.require_actions, "r-action")
+        if self.require_content and not self.require_actions:
+            self.require_actions = list(CONTENT_ACTIONS)
+        under, over = self.require_under_content_size, self.require_over_content_size
+        if under > 0 and over > under:
+            raise InvalidInput(f"r-over-content-size ({over}) is larger than r-under-content-size ({under}):"
+                               " no content could be both", parameter="r-over-content-size")
+        self.streams = _streams(self.require_streams)
         self.require_sources = _split(self.require_sources)
 
-    def reason_to_skip(self, event: dict[str, Any], consumer_name: str) -> str | None:
-        """Why a binary event is filtered out for this consumer, or None to deliver it."""
-        action = event.get("action")
-        if self.deny_actions and action in self.deny_actions:
-            return "d-action"
-        if self.require_actions and action not in self.require_actions:
-            return "r-action"
-        if self.deny_self and (event.get("author") or {}).get("name") == consumer_name:
-            return "d-self"
-        source = event.get("source") or {}
-        if self.require_sources and source.get("name") not in self.require_sources:
+    def reason_to_skip(self, model: str, event: BaseEvent, consumer_name: str) -> str | None:
+        """Why an event is filtered out for this consumer, or None to deliver it."""
+        if isinstance(event, StatusEvent):
+            return self._skip_by_origin(event.entity.input, consumer_name)
+        if not isinstance(event, BinaryEvent):
+            return None
+        return self._skip_by_origin(event, consumer_name) or self._skip_by_streams(event)
+
+    def _skip_by_origin(self, event: BinaryEvent, consumer_name: str) -> str | None:
+        if self.require_sources and event.source.name not in self.require_sources:
             return "r-source"
-        streams = (event.get("entity") or {}).get("datastreams") or []
-        content = next((s for s in streams if s.get("label") == "content"), None)
-        if self.require_content and content is None:
+        if self.require_actions and event.action.value not in self.require_actions:
+            return "r-action"
+        if self.deny_actions and event.action.value in self.deny_actions:
+            return "d-action"
+        if self.deny_self and event.author.name == consumer_name:
+            return "d-self"
+        return None
+
+    def _skip_by_streams(self, event: BinaryEvent) -> str | None:
+        streams = event.entity.datastreams or []
+        content = next((s for s in streams if s.label == "content"), None)
+        under, over = self.require_under_content_size, self.require_over_content_size
+        if content is None and (self.require_content or under > 0 or over > 0):
             return "r-content"
-        size = (content or {}).get("size") or 0
-        if self.require_under_content_size and (content is None or size >= self.require_under_content_size):
+        size = (content.size or 0) if content is not None else 0
+        if under > 0 and size > under:
             return "r-under-content-size"
-        if self.require_over_content_size and (content is None or size <= self.require_over_content_size):
+        if over > 0 and size < over:
             return "r-over-content-size"
-        if self.require_streams:
-            labels = {s.get("label") for s in streams}
-            formats = {s.get("file_format") for s in streams if s.get("label") == "content"}
-            for want in self.require_streams:
-                if "/" in want:
-                    if not any(f and (f == want or f.startswith(want.rstrip("*"))) for f in formats):
-                        return "r-streams"
-                elif want not in labels:
+        for label, prefixes in self.streams.items():
+            if label == "*":
+                if prefixes and not any((s.file_format or "").startswith(tuple(prefixes)) for s in streams):
                     return "r-streams"
+                continue
+            stream = next((s for s in streams if s.label == label), None)
+            if stream is None or (prefixes and not (stream.file_format or "").startswith(tuple(prefixes))):
+                return "r-streams"
         return None
 
 
@@ -99,6 +151,10 @@ class ConsumerFilters:
 class Delivery:
     info: dict[str, Any]
     events: list[dict[str, Any]]
+
+
+#: prefixes of the consumer groups of the metastore's own ingestors and lifecycle jobs
+RESERVED_GROUPS = ("ingestor-", "lifecycle-")
 
 
 def dequeued_id(kafka_key: str, name: str, version: str, unix: int) -> str:
@@ -112,7 +168,16 @@ class EventDispatch:
 
     @staticmethod
     def group(name: str, version: str) -> str:
-        return f"{name}-{version}"
+        """The consumer group of a plugin: Azul's ``name-version``. The metastore's own groups
+        (``ingestor-...``, ``lifecycle-...``) are not a plugin's to take: their events would be
+        handed out and never indexed."""
+        if not name:
+            raise InvalidInput("name: a consumer needs a name", parameter="name")
+        group = f"{name}-{version}"
+        if group.startswith(RESERVED_GROUPS):
+            raise InvalidInput(f"consumer {name!r} version {version!r} makes the group {group!r}, whose prefix"
+                               f" ({', '.join(RESERVED_GROUPS)}) the metastore's own consumers use", parameter="name")
+        return group
 
     @staticmethod
     def binary_topics(name: str, expedite: bool, live: bool, historic: bool, active: bool) -> list[str]:
@@ -147,26 +212,26 @@ class EventDispatch:
         # the events go to a later request.
         batch = self.event_log.fetch(self.group(name, version), topic_list, count, deadline)
         delivered: list[dict[str, Any]] = []
+        tasks: list[BinaryEvent] = []
         filtered: dict[str, int] = {}
+        cls = EVENT_MODELS[model]
         for record in batch.records:
             try:
-                event = orjson.loads(record.value)
-            except orjson.JSONDecodeError:
-                event = None
-            if not isinstance(event, dict):
-                # not an event (the ingestors dead-letter it): skipped, so the ones behind it still flow
+                event = cls.model_validate_json(record.value)
+            except ValueError:
+                # not an event (the ingestors dead-letter it): skipped in both modes, so the ones
+                # behind it still flow and no plugin is handed something it cannot read
                 filtered[UNREADABLE] = filtered.get(UNREADABLE, 0) + 1
                 continue
-            try:
-                reason = filters.reason_to_skip(event, name) if model == "binary" else None
-            except (AttributeError, TypeError):  # e.g. an author or source that is not an object
-                reason = UNREADABLE
+            reason = filters.reason_to_skip(model, event, name)
             if reason:
                 filtered[reason] = filtered.get(reason, 0) + 1
                 continue
-            delivered.append(event)
+            delivered.append(orjson.loads(record.value))
+            if isinstance(event, BinaryEvent):
+                tasks.append(event)
         if active and model == "binary" and delivered:
-            self._record_dequeues(delivered, name, version)
+            self._record_dequeues(delivered, tasks, name, version)
         self.event_log.commit(batch)
         info = {
             "filtered": sum(filtered.values()),
@@ -178,20 +243,22 @@ class EventDispatch:
         }
         return Delivery(info, delivered)
 
-    def _record_dequeues(self, events: list[dict[str, Any]], name: str, version: str) -> None:
+    def _record_dequeues(self, events: list[dict[str, Any]], tasks: list[BinaryEvent], name: str,
+                         version: str) -> None:
         now = now_utc()
         unix = int(now.timestamp())
         author = Author(name=name, version=version, category="plugin")
         statuses = []
-        for event in events:
-            event["dequeued"] = dequeued_id(event["kafka_key"], name, version, unix)
+        for event, task in zip(events, tasks, strict=True):
+            event["dequeued"] = dequeued_id(task.kafka_key, name, version, unix)
+            task = task.model_copy(update={"dequeued": event["dequeued"]})
             statuses.append(
                 StatusEvent(
                     model_version=CURRENT_MODEL_VERSION,
                     kafka_key="tmp",
                     timestamp=now,
                     author=author,
-                    entity=StatusEntity(input=BinaryEvent.model_validate(event), status=StatusEnum.dequeued),
+                    entity=StatusEntity(input=task, status=StatusEnum.dequeued),
                 )
             )
         self.intake.publish("status", statuses)

@@ -114,7 +114,7 @@ class EventIntake:
             except ValidationError as exc:
                 result.failures.append(Failure(i, echo, f"event {i}: {describe_validation(exc)}"))
                 continue
-            except (ValueError, TypeError) as exc:  # a legacy event whose fields cannot be upgraded
+            except (ValueError, TypeError, LookupError, AttributeError) as exc:  # a legacy event not upgradable
                 result.failures.append(Failure(i, echo, f"event {i}: not a valid {model} event: {exc}"))
                 continue
             result.accepted.append(event)

@@ -69,9 +69,10 @@ def _upgrade_binary(event: dict[str, Any]) -> None:
         labels = {d.get("label") for d in entity["datastreams"] if isinstance(d, dict)}
         if "content" in labels and len(labels) > 1:
             event["action"] = BinaryAction.augmented.value
-            path = (source or {}).get("path") or []
-            if path and isinstance(path[-1], dict) and path[-1].get("action") == BinaryAction.enriched.value:
-                path[-1]["action"] = BinaryAction.augmented.value
+            path = source.get("path") if isinstance(source, dict) else None
+            last = path[-1] if isinstance(path, list) and path else None
+            if isinstance(last, dict) and last.get("action") == BinaryAction.enriched.value:
+                last["action"] = BinaryAction.augmented.value
         else:
             entity["datastreams"] = []
 

@@ -102,14 +102,23 @@ def test_one_bad_event_fails_alone(server: str, services: Services) -> None:
     early = binary_event(author="b3", timestamp="0001-01-01T00:00:00+01:00")
     late = binary_event(author="b4")
     late["source"]["timestamp"] = "9999-12-31T23:59:59-01:00"
-    resp = post(server, "binary", [binary_event(), bad_version, bad_path, early, late])
+    # legacy enriched events with content and other streams, whose source or path is not an object
+    # or list, made the upgrade raise AttributeError/KeyError: 500 for the whole batch
+    odd_legacy = []
+    for source in ("a-string", {"name": "s", "path": {"not": "a list"}}):
+        legacy = binary_event(action="augmented", author="b5")
+        legacy.pop("model_version")
+        legacy["action"] = "enriched"
+        legacy["source"] = source
+        odd_legacy.append(legacy)
+    resp = post(server, "binary", [binary_event(), bad_version, bad_path, early, late, *odd_legacy])
     assert resp.status_code == 200, resp.text
     body = resp.json()
-    assert body["total_ok"] == 1 and body["total_failures"] == 4
+    assert body["total_ok"] == 1 and body["total_failures"] == 6
     errors = [f["error"] for f in body["failures"]]
-    assert [e.split(":")[0] for e in errors] == ["event 1", "event 2", "event 3", "event 4"]
+    assert [e.split(":")[0] for e in errors] == ["event 1", "event 2", "event 3", "event 4", "event 5", "event 6"]
     assert errors[0].startswith("event 1: model_version: ") and errors[1].startswith("event 2: source.path: ")
-    assert all("out of range" in e for e in errors[2:])
+    assert all("out of range" in e for e in errors[2:4])
     assert services.event_log.end_offset("binary") == 1
 
 

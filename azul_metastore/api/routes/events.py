@@ -3,9 +3,11 @@ fetch from. Thin: parse, call the intake or dispatch service, format."""
 
 from __future__ import annotations
 
+import functools
 import uuid
 from typing import Annotated, Literal
 
+import anyio
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi.concurrency import run_in_threadpool
 from starlette.responses import Response
@@ -63,8 +65,14 @@ async def post_events(
     return JSON(payload)
 
 
+#: threads for long polls of ``GET /event``, apart from the pool every other sync route and
+#: ``run_in_threadpool`` share (40 threads): idle plugins each holding a thread for up to a minute
+#: starved the plugins posting their results
+LONG_POLLS = anyio.CapacityLimiter(256)
+
+
 @router.get("/event/{model}/{mode}")
-def get_events(
+async def get_events(
     svc: Annotated[Services, Depends(services)],
     model: str,
     mode: Literal["active", "passive"],
@@ -85,9 +93,12 @@ def get_events(
     require_streams: Annotated[list[str], Query(alias="r-streams")] = [],
     is_task: Annotated[bool, Query(alias="is-task")] = False,
 ) -> Response:
-    """Hand out up to ``count`` events, waiting up to ``deadline`` seconds for some to arrive."""
+    """Hand out up to ``count`` events, waiting up to ``deadline`` seconds for some to arrive.
+
+    ``is-task`` is accepted for compatibility: ``active`` alone records dequeues, as in Azul,
+    whose passive mode drops the flag."""
     check_model(model)
-    active = mode == "active" or is_task
+    active = mode == "active"
     filters = ConsumerFilters(
         deny_actions=deny_actions,
         deny_self=deny_self,
@@ -99,9 +110,10 @@ def get_events(
         require_sources=require_sources,
     )
     lanes = svc.dispatch.binary_topics(name, require_expedite, require_live, require_historic, active)
-    delivery = svc.dispatch.get_events(
-        model, name, version, count, min(deadline, MAX_DEADLINE_SECONDS), active, filters, lanes
-    )
+    delivery = await anyio.to_thread.run_sync(
+        functools.partial(svc.dispatch.get_events, model, name, version, count, min(deadline, MAX_DEADLINE_SECONDS),
+                          active, filters, lanes),
+        limiter=LONG_POLLS)
     boundary = uuid.uuid4().hex
     return Response(
         multipart_body(delivery.info, delivery.events, boundary),

@@ -47,13 +47,20 @@ def _parse_range(header: str | None, size: int) -> tuple[int, int] | None:
         return None  # multiple or malformed ranges: a server may ignore Range and answer 200
     first, last = m.group(1), m.group(2)
     if not first:
-        start, stop = max(size - int(last), 0), size
+        start, stop = max(size - _position(last), 0), size
     else:
-        start = int(first)
-        stop = size if not last else min(int(last) + 1, size)
+        start = _position(first)
+        stop = size if not last else min(_position(last) + 1, size)
     if start >= size or stop <= start:
         raise _Unsatisfiable(size)
     return start, stop
+
+
+def _position(digits: str) -> int:
+    """A byte position of a Range header; one past any stored size when it has more than 18 digits
+    (Python's int() refuses over 4,300 digits, and no stored size has 19)."""
+    digits = digits.lstrip("0") or "0"
+    return int(digits) if len(digits) <= 18 else 10**18
 
 
 class _Unsatisfiable(Exception):
