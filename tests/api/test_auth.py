@@ -229,6 +229,18 @@ def test_service_apis_need_a_service_role(secure_url: str, rsa_key: rsa.RSAPriva
     assert httpx.get(f"{secure_url}/api/v0/users/me", headers=headers).status_code == 200
 
 
+def test_a_username_holding_a_role_name_never_shares_an_admins_access(secure_url: str,
+                                                                       rsa_key: rsa.RSAPrivateKey) -> None:
+    """Accesses are cached per identity for a minute: the key joined the username and roles with
+    newlines, so user "bob\nadmin" without roles took the access of user bob with role admin."""
+    admin = bearer(token(rsa_key, preferred_username="bob", roles=["LOW", "admin"]))
+    impostor = bearer(token(rsa_key, preferred_username="bob\nadmin", roles=["LOW"]))
+    assert httpx.get(f"{secure_url}/probe/admin", headers=admin).status_code == 200
+    assert httpx.get(f"{secure_url}/probe/admin", headers=impostor).status_code == 403
+    roles_only = bearer(token(rsa_key, preferred_username="bob", roles=["LOW\nadmin"]))
+    assert httpx.get(f"{secure_url}/probe/admin", headers=roles_only).status_code in (401, 403)
+
+
 def test_admin_routes_need_an_admin_role(secure_url: str, rsa_key: rsa.RSAPrivateKey, alice: dict[str, str]) -> None:
     resp = httpx.get(f"{secure_url}/probe/admin", headers=alice)
     assert resp.status_code == 403 and resp.json()["detail"]["internal"] == "Forbidden"
