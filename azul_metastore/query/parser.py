@@ -95,6 +95,9 @@ _SIZE_HINT = "optionally with a size suffix (b, kb, kib, mb, mib, gb, gib, tb, t
 #: terms one query may hold: a longer chain is more than either index compiles (SQLite's expression
 #: depth, OpenSearch's clause count), and no analyst types it
 MAX_TERMS = 500
+#: groups and NOTs one query may nest: each level is a level of the compiled query (SQLite's parser
+#: stack, OpenSearch's nested bool depth), and no analyst types more
+MAX_DEPTH = 12
 
 
 def parse(text: str) -> Node | None:
@@ -111,10 +114,22 @@ def parse(text: str) -> Node | None:
         node = _build(tree)
     except RecursionError:
         raise InvalidQuery("the query nests too deeply; remove some parentheses or NOTs", column=1) from None
+    if (depth := _depth(node)) > MAX_DEPTH:
+        raise InvalidQuery(f"the query nests {depth} levels of groups and NOTs; at most {MAX_DEPTH} are accepted",
+                           column=1)
     if (count := _terms(node)) > MAX_TERMS:
         raise InvalidQuery(f"the query has {count} terms; at most {MAX_TERMS} are accepted (to find many"
                            " binaries by hash, give the hashes as hashes, not as a term)", column=1)
     return node
+
+
+def _depth(node: Node) -> int:
+    """How many levels of AND, OR, DOCAND and NOT a query nests."""
+    if isinstance(node, (Term, Match, Range)):
+        return 0
+    if isinstance(node, Not):
+        return 1 + _depth(node.child)
+    return 1 + max(_depth(child) for child in node.children)
 
 
 def _terms(node: Node) -> int:

@@ -230,6 +230,8 @@ def find(index: MetadataStore, access: Access, *, term: str | None = None, hashe
         raise BadRequest(f"max_entities must be between 1 and {MAX_ENTITIES}, not {max_entities}")
     query = _parse(term)
     hashes = [h.strip() for h in hashes if h and h.strip()]
+    if len(hashes) > MAX_ENTITIES:
+        raise BadRequest(f"{len(hashes)} hashes; at most {MAX_ENTITIES} are looked up in one request")
     identities: dict[str, dict[str, Any]] = {}
     items: dict[str, EntityFindItem] | None = None
     if not hashes:
@@ -247,7 +249,10 @@ def find(index: MetadataStore, access: Access, *, term: str | None = None, hashe
         # hashes alone: one indexed look-up per hash beats a search over every document
         found = list(dict.fromkeys(s for shas in index.lookup_hashes(hashes, access).values() for s in shas))
     else:
-        combined = And((query, _hash_clause(hashes)))
+        # the hashes narrow the term: the clauses of a root AND (each on any document) stay clauses
+        # of the root, where a nested AND would have to hold on one document
+        clauses = query.children if isinstance(query, And) else (query,)
+        combined = And((*clauses, _hash_clause(hashes)))
         found, items = _found_items(index, combined, access, sort, sort_asc, max(2 * len(hashes), max_entities),
                                     identities)
     if items is None:

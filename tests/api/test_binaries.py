@@ -138,6 +138,11 @@ def test_find_by_hashes_keeps_order_and_marks_missing_and_duplicates(server: str
     # hashes with a term: both must hold
     both = post(server, "med", "/binaries", {"hashes": [A, B]}, term="features_map.f1:beta")["items"]
     assert [(i["key"], i["exists"]) for i in both] == [(A, False), (B, True)]
+    # the clauses of a term's root AND may each hold on another document, with hashes too
+    across = "features_map.f1:alpha features_map.f2:medium-only"
+    assert [i["sha256"] for i in get(server, "med", "/binaries", term=across)["items"]] == [A]
+    narrowed = post(server, "med", "/binaries", {"hashes": [A, B]}, term=across)["items"]
+    assert [(i["key"], i["exists"]) for i in narrowed] == [(A, True), (B, False)]
 
 
 def test_find_errors(server: str) -> None:
@@ -146,6 +151,12 @@ def test_find_errors(server: str) -> None:
     unknown = call(server, "low", "POST", "/binaries", json={"hashes": []}, params={"term": "features_map.nope:x"})
     assert unknown.status_code == 422 and "features_map.nope" in unknown.json()["message"]
     assert call(server, "low", "POST", "/binaries", params={"max_entities": 1001}).status_code == 400
+    many = call(server, "low", "POST", "/binaries", json={"hashes": [f"{i:064x}" for i in range(1001)]})
+    assert many.status_code == 400 and "at most 1000" in many.json()["message"]
+    # as many hashes as accepted, with a term: the OR of them compiles on every index (it was a 500)
+    md5s = [hashlib.md5(str(i).encode()).hexdigest() for i in range(999)] + [hashlib.md5(A.encode()).hexdigest()]
+    found = post(server, "low", "/binaries", {"hashes": md5s}, term="features_map.f1:alpha")["items"]
+    assert [i["key"] for i in found if i["exists"]] == [md5s[-1]]
 
 
 def test_find_all_pages_until_empty_and_ignores_unknown_params(server: str) -> None:

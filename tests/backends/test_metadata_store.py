@@ -591,3 +591,25 @@ def test_any_feature_name_is_stored_and_found_under_its_own_name(store: Metadata
     pivot = store.pivot([("pe.section", "v1")], system, names=["pe", "pe.section.name", ""], min_count=1)
     assert {name: dict(values) for name, values in pivot.counts.items()} == {
         "pe": {"v0": 2}, "pe.section.name": {"v2": 2}, "": {"v3": 2}}
+
+
+def test_queries_at_the_parsers_limits_are_answered_by_every_index(loaded: MetadataStore, dataset) -> None:
+    """What the parser accepts, each index answers: a chain of 499 ORs and 12 nested groups or NOTs
+    made SQL that SQLite refused (expression tree too large, parser stack overflow) and a 500."""
+    from azul_metastore.query.parser import MAX_DEPTH, MAX_TERMS, _depth
+
+    system = dataset.access("system")
+    hashes = " OR ".join([f"md5:{md5(letter)}" for letter in "AB"] + [f"md5:{i:032x}" for i in range(MAX_TERMS - 3)])
+    wide = parse(f"features_map.tag:malware ({hashes})")
+    assert names(loaded.find(wide, system)) == {"A", "B"}
+    groups = "(features_map.tag:malware AND " * MAX_DEPTH + "features_map.tag:malware" + ")" * MAX_DEPTH
+    ors = "(features_map.tag:nothing OR " * MAX_DEPTH + "features_map.tag:malware" + ")" * MAX_DEPTH
+    nots = "NOT " * MAX_DEPTH + "features_map.tag:malware"
+    for text in (groups, ors, nots):
+        query = parse(text)
+        assert _depth(query) == MAX_DEPTH, text
+        assert names(loaded.find(query, system)) == {"A", "B", "E"}, text
+        assert loaded.count(query, system) >= 3
+        assert names(loaded.list_binaries(query, system, None, 1000).items) == {"A", "B", "E"}
+    with pytest.raises(BadRequest, match="nests 13 levels"):
+        parse("NOT " + nots)

@@ -105,8 +105,7 @@ class Compiler:
         """SQL over ``b`` (binaries) that is true for binaries matching ``node``."""
         if isinstance(node, And):
             # only the root AND spans documents: a parenthesised AND below it is one clause
-            parts = [self.binary_clause(child) for child in node.children]
-            return Compiled(" AND ".join(f"({p.sql})" for p in parts), [x for p in parts for x in p.params])
+            return _joined([self.binary_clause(child) for child in node.children], "AND")
         return self.binary_clause(node)
 
     def binary_clause(self, node: Node) -> Compiled:
@@ -129,11 +128,9 @@ class Compiler:
 
     def doc_predicate(self, node: Node) -> Compiled:
         if isinstance(node, And | DocAnd):
-            parts = [self.doc_predicate(c) for c in node.children]
-            return Compiled(" AND ".join(f"({p.sql})" for p in parts), [x for p in parts for x in p.params])
+            return _joined([self.doc_predicate(c) for c in node.children], "AND")
         if isinstance(node, Or):
-            parts = [self.doc_predicate(c) for c in node.children]
-            return Compiled(" OR ".join(f"({p.sql})" for p in parts), [x for p in parts for x in p.params])
+            return _joined([self.doc_predicate(c) for c in node.children], "OR")
         if isinstance(node, Not):
             inner = self.doc_predicate(node.child)
             present = [self._exists(k) for k in sorted(keys(node.child)) if k not in ("binary.tag", "feature.tag")]
@@ -351,6 +348,22 @@ class Compiler:
             raise BadRequest(f"{what} matches more than {MAX_EXPANSION} distinct values; be more specific"
                              f" (a range such as {key}:[1 TO 3] expands only the values within it)")
         return sorted({token(key, r[0]) for r in rows})
+
+
+#: most operands one ``a OP b OP c`` chain of the compiled SQL joins flat
+_FLAT = 8
+
+
+def _joined(parts: list[Compiled], op: str) -> Compiled:
+    """``parts`` joined by ``op``, as a balanced tree of parenthesised halves past :data:`_FLAT`.
+
+    SQLite parses a chain ``a OR b OR c ...`` into an expression tree as deep as the chain is long,
+    and refuses one deeper than 1,000 ("Expression tree is too large"): a query of a few hundred
+    hashes or values answered 500. Halves keep the depth logarithmic."""
+    if len(parts) <= _FLAT:
+        return Compiled(f" {op} ".join(f"({p.sql})" for p in parts), [x for p in parts for x in p.params])
+    middle = len(parts) // 2
+    return _joined([_joined(parts[:middle], op), _joined(parts[middle:], op)], op)
 
 
 def _like_escape(text: str) -> str:

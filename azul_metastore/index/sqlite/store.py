@@ -9,13 +9,14 @@ from __future__ import annotations
 
 import sqlite3
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from contextlib import AbstractContextManager
+from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
 from typing import Any, Literal
 
 import orjson
 
 import azul_metastore.index.sqlite.reads_binaries as reads_binaries
+from azul_metastore.errors import InvalidQuery
 from azul_metastore.index import timestamps
 from azul_metastore.index.documents import Document
 from azul_metastore.index.numbers import as_number
@@ -434,13 +435,16 @@ class SqliteMetadataStore:
 
     def find(self, query: Node | None, access: Access, *, sort: SortKey = "_score", ascending: bool = False,
              limit: int = 100, require_submission: bool = True) -> list[str]:
-        return reads.find(self, query, access, sort, ascending, limit, require_submission)
+        with _query_limits():
+            return reads.find(self, query, access, sort, ascending, limit, require_submission)
 
     def count(self, query: Node | None, access: Access, *, require_submission: bool = True) -> int:
-        return reads.count(self, query, access, require_submission)
+        with _query_limits():
+            return reads.count(self, query, access, require_submission)
 
     def list_binaries(self, query: Node | None, access: Access, after: str | None, limit: int) -> Page:
-        return reads.list_binaries(self, query, access, after, limit)
+        with _query_limits():
+            return reads.list_binaries(self, query, access, after, limit)
 
     def lookup_hashes(self, hashes: Sequence[str], access: Access) -> dict[str, list[str]]:
         return reads.lookup_hashes(self, hashes, access)
@@ -577,3 +581,20 @@ class SqliteMetadataStore:
 
     def refresh(self) -> None:
         """Committed writes are already searchable in SQLite; nothing to wait for."""
+
+
+#: what SQLite says of a statement past its compile-time limits (expression depth, parser stack,
+#: variables, compound terms); the parser's limits keep queries within them with a margin
+_TOO_COMPLEX = ("too large", "stack overflow", "too many")
+
+
+@contextmanager
+def _query_limits() -> Iterator[None]:
+    """A query SQLite cannot compile is the caller's to simplify (400), not an internal error."""
+    try:
+        yield
+    except sqlite3.OperationalError as exc:
+        if not any(text in str(exc) for text in _TOO_COMPLEX):
+            raise
+        raise InvalidQuery(f"the query is too complex for the embedded index ({exc}); use fewer terms or"
+                           " less nesting", column=1) from exc
