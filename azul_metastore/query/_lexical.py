@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import math
 import re
+import sys
 from decimal import Decimal
 
 from azul_metastore.errors import InvalidQuery
@@ -39,16 +40,24 @@ _QUOTE_ESCAPES = {"\\": "\\\\", "\n": "\\n", "\r": "\\r", "\t": "\\t"}
 INT64_MAX = 2**63 - 1
 
 
-def number(text: str) -> int | float | None:
+def number(text: str, *, exact: bool = False) -> int | float | None:
     """The number an unquoted value denotes (``00123`` → 123, ``12.5`` → 12.5), else ``None``.
 
-    An integer past 64 bits is clamped to them (:func:`clamp`), and a decimal past what a float
-    holds is no number: the indices cannot compare either."""
+    An integer past 64 bits is no integer the indices hold. As a bound it is the float nearest it,
+    which compares as the number written (clamped to 64 bits, ``:>99999999999999999999`` took
+    1e19 for larger). As a value to match (``exact``) it is no number: the value stays the text
+    written, as feature values are text and may be that long. A decimal past what a float holds is
+    no number: the indices cannot compare it."""
     if _INT.fullmatch(text):
         digits = text.lstrip("-").lstrip("0")
-        if len(digits) > 19:  # past 64 bits whatever the digits (and int() refuses 4,300 of them)
-            return -INT64_MAX - 1 if text.startswith("-") else INT64_MAX
-        return clamp(int(text))
+        if len(digits) <= 19:  # int() refuses 4,300 digits; 64 bits never need 20
+            value = int(text)
+            if -INT64_MAX - 1 <= value <= INT64_MAX:
+                return value
+        if exact:
+            return None
+        wide = float(text)  # reads any number of digits; past the largest float, inf
+        return wide if math.isfinite(wide) else math.copysign(sys.float_info.max, wide)
     if _FLOAT.fullmatch(text):
         value = float(text)
         return value if math.isfinite(value) else None
@@ -62,7 +71,8 @@ def clamp(value: int) -> int:
 
 
 def size(text: str) -> int | float | None:
-    """A number, or a number with a size suffix (``100MB``, ``2KiB``; the result is then an int)."""
+    """A number, or a number with a size suffix (``100MB``, ``2KiB``): an int when the bytes are
+    whole, else the exact fraction as a float (``1.3kib`` is 1331.2 bytes, which ``:<`` compares)."""
     plain = number(text)
     if plain is not None:
         return plain
@@ -70,7 +80,10 @@ def size(text: str) -> int | float | None:
     if found is None:
         return None
     # Decimal keeps "1.1kb" at exactly 1100 bytes, where float arithmetic gives 1100.0000000000002.
-    return clamp(int(Decimal(found.group(1)) * SIZE_UNITS[found.group(2).lower()]))
+    exact = Decimal(found.group(1)) * SIZE_UNITS[found.group(2).lower()]
+    if exact == exact.to_integral_value() and -INT64_MAX - 1 <= exact <= INT64_MAX:
+        return int(exact)
+    return float(exact)
 
 
 def format_number(value: int | float) -> str:

@@ -289,7 +289,7 @@ def _match(key_at: tuple[str, int], op_token: Token, value_token: Token) -> Matc
     elif op == ":" and text.endswith("*"):
         value, is_prefix = text[:-1], True
     else:
-        numeric = _lexical.number(text) if quoting == "none" else None
+        numeric = _lexical.number(text, exact=True) if quoting == "none" else None
         value, is_prefix = (text if numeric is None else numeric), False
     if key in MAGIC_KEYS and (op not in (":", ":=") or is_prefix):
         raise _magic_error(key, key_column)

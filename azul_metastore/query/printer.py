@@ -63,7 +63,7 @@ def _match(node: Match) -> str:
     if not isinstance(value, str):
         return f"{key}{node.op}{_lexical.format_number(value)}"
     text = value + "*" if node.is_prefix else value
-    if node.quoting == "none" and _lexical.BARE_VALUE.fullmatch(text) and _lexical.number(text) is None:
+    if node.quoting == "none" and _lexical.BARE_VALUE.fullmatch(text) and _lexical.number(text, exact=True) is None:
         return f"{key}{node.op}{text}"
     quoted = _lexical.quote(text, '"' if node.quoting == "double" else "'")
     return f"{key}{node.op}{quoted}"

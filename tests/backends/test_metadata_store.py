@@ -613,3 +613,29 @@ def test_queries_at_the_parsers_limits_are_answered_by_every_index(loaded: Metad
         assert names(loaded.list_binaries(query, system, None, 1000).items) == {"A", "B", "E"}
     with pytest.raises(BadRequest, match="nests 13 levels"):
         parse("NOT " + nots)
+
+
+def test_numbers_past_64_bits_are_the_numbers_and_text_written(store: MetadataStore, dataset) -> None:
+    """A value to match past 64 bits is the text written (it searched for 2**63-1); a bound past
+    them compares as the number written (it was clamped, so 1e19 passed ':>1e20'); a fractional
+    size is exact (1.3kib was truncated to 1331 bytes)."""
+    long, edge, big = sha256_of("long serial"), sha256_of("edge serial"), sha256_of("1e19")
+    serial = "123456789012345678901234567890"
+    store.write(dataset.binary(binary_event(sha256=long, security="LOW", features=[
+        {"name": "serial", "type": "string", "value": serial}])))
+    store.write(dataset.binary(binary_event(sha256=edge, security="LOW", features=[
+        {"name": "serial", "type": "string", "value": str(2**63 - 1)}])))
+    store.write(dataset.binary(binary_event(sha256=big, security="LOW", features=[
+        {"name": "n", "type": "integer", "value": str(10**19)}])))
+    system = dataset.access("system")
+    assert store.find(parse(f"features_map.serial:{serial}"), system) == [long]
+    assert store.find(parse(f"features_map.serial:={serial}"), system) == [long]
+    assert store.find(parse("features_map.n:>99999999999999999999"), system) == []
+    assert store.find(parse("features_map.n:<99999999999999999999"), system) == [big]
+    sized = binary_event(sha256=sha256_of("1331 bytes"), security="LOW")
+    docs = dataset.binary(sized)
+    for doc in docs:
+        doc.body["size"] = 1331
+    store.write(docs)
+    assert sha256_of("1331 bytes") in store.find(parse("size:<1.3kib"), system, limit=1000)
+    assert sha256_of("1331 bytes") not in store.find(parse("size:>=1.3kib"), system, limit=1000)

@@ -6,6 +6,8 @@ Every example of inventory §6.1 is here, plus the reference defect we fix (word
 
 from __future__ import annotations
 
+import sys
+
 import pytest
 
 from azul_metastore.errors import InvalidQuery
@@ -309,19 +311,36 @@ def test_a_query_of_more_than_500_terms_is_refused(joiner: str) -> None:
         parse(joiner.join(["a"] * 501))
 
 
-def test_integers_past_64_bits_are_clamped_to_them() -> None:
-    """The indices hold 64-bit integers: a bound past them says what the bound at their edge says."""
+def test_integers_past_64_bits_compare_as_the_number_written_and_match_as_text() -> None:
+    """No index holds integers past 64 bits. A bound past them is the float nearest it, so it
+    compares as the number written (clamped, ``:>99999999999999999999`` took 1e19 for larger); a
+    value to match stays the text written, as feature values are text of any length. Range bounds
+    are integers, clamped to 64 bits."""
     big, small = 2**63 - 1, -(2**63)
-    assert parse("size:>99999999999999999999999") == M("size", big, ":>")
-    assert parse("size:>-99999999999999999999999") == M("size", small, ":>")
-    assert parse("size:>" + "9" * 4400) == M("size", big, ":>")  # past what int() reads
-    assert parse("size:>99999999999999999999tb") == M("size", big, ":>")
+    assert parse("size:>99999999999999999999999") == M("size", 1e23, ":>")
+    assert parse("size:>-99999999999999999999999") == M("size", -1e23, ":>")
+    assert parse("size:>" + "9" * 4400) == M("size", sys.float_info.max, ":>")  # past what int() and floats read
+    assert parse("features_map.n:>99999999999999999999") == M("features_map.n", 1e20, ":>")
+    assert parse("size:>99999999999999999999tb") == M("size", 99999999999999999999 * 10**12 * 1.0, ":>")
     assert parse("size:>9223372036854775807") == M("size", big, ":>")
     assert parse("size:>000000000000000000000000012") == M("size", 12, ":>")  # leading zeros: still 12
+    assert parse("features_map.serial:123456789012345678901234567890") == M(
+        "features_map.serial", "123456789012345678901234567890")
+    assert parse("features_map.serial:=-99999999999999999999") == M("features_map.serial", "-99999999999999999999",
+                                                                      ":=")
+    assert parse("features_map.serial:9223372036854775807") == M("features_map.serial", big)
     assert parse("depth:[0 TO 99999999999999999999999]") == Range("depth", 0, big)
     assert parse("depth:[-99999999999999999999999 TO 5]") == Range("depth", small, 5)
     with pytest.raises(InvalidQuery, match="number"):
         parse("size:>" + "9" * 400 + ".5")  # past what a float holds
+
+
+def test_a_fractional_size_compares_exactly() -> None:
+    """1.3kib is 1331.2 bytes: ``size:<1.3kib`` holds for 1331 bytes (it was truncated to 1331)."""
+    assert parse("size:<1.3kib") == M("size", 1331.2, ":<")
+    assert parse("size:>=1.1kb") == M("size", 1100, ":>=")
+    assert type(parse("size:>=1.1kb").value) is int  # type: ignore[union-attr]
+    assert parse("size:[1.3kib TO 2kib]") == Range("size", 1331, 2048)  # range bounds are whole bytes
 
 
 def test_values_keep_their_python_types() -> None:
