@@ -34,9 +34,11 @@ with lineage. Totals and counts span all levels, so a nested bomb still hits the
 
 from __future__ import annotations
 
+import lzma
 import os
 import re
 import stat
+import struct
 import tarfile
 import zipfile
 from collections.abc import Sequence
@@ -56,8 +58,11 @@ _COPY = 1024 * 1024
 #: below this many bytes out, a high compression ratio is harmless and common (text, zeros)
 RATIO_FLOOR = 1024 * 1024
 _DRIVE = re.compile(r"^[A-Za-z]:")
-# pyzipper raises its own BadZipFile class, not the standard library's
-_ZIP_ERRORS = (zipfile.BadZipFile, pyzipper.BadZipFile, OSError, EOFError, ValueError, NotImplementedError, zlib_error)
+# What zipfile and pyzipper raise on hostile input, beyond their BadZipFile classes (pyzipper has
+# its own): an LZMA member's corrupt data, a member with an empty name (IndexError), an AES header
+# with an unknown key strength (KeyError) or a short salt (struct.error), a short ZipCrypto header
+_ZIP_ERRORS = (zipfile.BadZipFile, pyzipper.BadZipFile, OSError, EOFError, ValueError, zlib_error, lzma.LZMAError,
+               IndexError, KeyError, struct.error, OverflowError)
 
 
 @dataclass(frozen=True)
@@ -138,6 +143,7 @@ class _Run:
     def __init__(self, workdir: Path, limits: ExtractLimits, passwords: Sequence[str]) -> None:
         self.workdir, self.limits = workdir, limits
         self.passwords = [p for p in passwords if p]
+        self.password: bytes | None = None  # the one that opened the last encrypted ZIP member
         self.members: list[Member] = []
         self.count = 0
         self.total = 0
@@ -205,11 +211,21 @@ class _Run:
 
     def zip(self, path: Path, depth: int, prefix: str) -> None:
         try:
-            zf = pyzipper.AESZipFile(path)
-        except (zipfile.BadZipFile, pyzipper.BadZipFile, OSError, ValueError, NotImplementedError) as exc:
+            self._zip(path, depth, prefix)
+        except UnsupportedContent:
+            raise
+        except NotImplementedError as exc:
+            raise _fail("unsupported_method", f"ZIP archive uses a feature this server cannot read: {exc}") from exc
+        except (*_ZIP_ERRORS, RuntimeError) as exc:
             raise _fail("corrupt_archive", f"ZIP archive cannot be read: {exc}") from exc
-        with zf:
-            infos = [i for i in zf.infolist() if not i.is_dir()]
+
+    def _zip(self, path: Path, depth: int, prefix: str) -> None:
+        with pyzipper.AESZipFile(path) as zf:
+            infos = zf.infolist()
+            for info in infos:
+                if not info.filename:
+                    raise _fail("corrupt_archive", "ZIP archive holds a member without a name")
+            infos = [i for i in infos if not i.is_dir()]
             for info in infos:  # the central directory first: reject before writing anything
                 name = self.check_name(info.filename)
                 if stat.S_ISLNK(info.external_attr >> 16):
@@ -224,45 +240,59 @@ class _Run:
             if self.total + declared > self.limits.max_total_bytes:
                 raise _fail("total_size_exceeded", f"archive unpacks to more than {self.limits.max_total_bytes} "
                             "bytes", limit=self.limits.max_total_bytes)
-            password: bytes | None = None
             for info in infos:
                 if info.file_size == 0:
                     continue
                 name = info.filename.replace("\\", "/")
-                if info.flag_bits & 0x1 and password is None:
-                    password = self._zip_password(zf, info)
-                try:
-                    with zf.open(info, pwd=password if info.flag_bits & 0x1 else None) as src:
-                        member = self.copy_out(src, name, info.compress_size)
-                except UnsupportedContent:
-                    raise
-                except NotImplementedError as exc:  # a RuntimeError too: a method (Deflate64...) not a password
-                    raise _fail("unsupported_method", f"ZIP member {name!r} uses a compression method this"
-                                " server cannot read (stored, deflate, bzip2 and lzma are read)") from exc
-                except RuntimeError as exc:
-                    raise _fail("bad_password", f"the password does not open {name!r}") from exc
-                except _ZIP_ERRORS as exc:
-                    reason = "bad_password" if info.flag_bits & 0x1 and "CRC" in str(exc) else "corrupt_archive"
-                    raise _fail(reason, f"ZIP member {name!r} cannot be read: {exc}") from exc
+                encrypted = info.flag_bits & 0x1
+                member = self._encrypted(zf, info, name) if encrypted else self._read(zf, info, name, None)
                 self.keep(member, prefix, depth)
 
-    def _zip_password(self, zf: pyzipper.AESZipFile, info: zipfile.ZipInfo) -> bytes:
+    def _read(self, zf: pyzipper.AESZipFile, info: zipfile.ZipInfo, name: str, pwd: bytes | None) -> Member:
+        try:
+            with zf.open(info, pwd=pwd) as src:
+                return self.copy_out(src, name, info.compress_size)
+        except UnsupportedContent:
+            raise
+        except NotImplementedError as exc:  # a RuntimeError too: a method (Deflate64...) not a password
+            raise _fail("unsupported_method", f"ZIP member {name!r} uses a compression method this"
+                        " server cannot read (stored, deflate, bzip2 and lzma are read)") from exc
+        except RuntimeError as exc:
+            raise _fail("bad_password", f"the password does not open {name!r}") from exc
+        except _ZIP_ERRORS as exc:
+            reason = "bad_password" if pwd is not None and "CRC" in str(exc) else "corrupt_archive"
+            raise _fail(reason, f"ZIP member {name!r} cannot be read: {exc}") from exc
+
+    def _encrypted(self, zf: pyzipper.AESZipFile, info: zipfile.ZipInfo, name: str) -> Member:
+        """An encrypted member, read with the first password that opens it whole.
+
+        The password that opened the previous member is tried first. A password is known right only
+        once the member's CRC (or AES authentication code) checked out: ZipCrypto's one-byte check
+        lets a wrong password through 1 time in 256, and a probe of one byte kept such a password
+        and never tried the right one behind it. Bytes read with a wrong one are not counted.
+        """
         if not self.passwords:
             raise _fail("password_required", "the ZIP archive is encrypted; give its password")
-        for candidate in self.passwords:
-            pwd = candidate.encode()
+        candidates = [p.encode() for p in self.passwords]
+        if self.password in candidates:
+            candidates.remove(self.password)
+            candidates.insert(0, self.password)
+        failure: UnsupportedContent | None = None
+        for pwd in candidates:
+            total = self.total
             try:
-                with zf.open(info, pwd=pwd) as probe:
-                    probe.read(1)
-                return pwd
-            except NotImplementedError as exc:
-                raise _fail("unsupported_method", f"ZIP member {info.filename!r} uses a compression method"
-                            " this server cannot read (stored, deflate, bzip2 and lzma are read)") from exc
-            except RuntimeError:
+                member = self._read(zf, info, name, pwd)
+            except UnsupportedContent as exc:
+                if exc.parameters.get("reason") not in ("bad_password", "corrupt_archive"):
+                    raise
+                self.total, failure = total, exc
                 continue
-            except (zipfile.BadZipFile, pyzipper.BadZipFile, OSError, ValueError, zlib_error):
-                continue  # ZipCrypto's 1-byte check passes wrong passwords 1 time in 256
-        raise _fail("bad_password", "none of the given passwords opens the ZIP archive")
+            self.password = pwd
+            return member
+        assert failure is not None
+        if failure.parameters.get("reason") == "bad_password" or len(candidates) > 1:
+            raise _fail("bad_password", f"none of the {len(candidates)} given passwords opens {name!r}") from failure
+        raise failure
 
     # --- TAR -----------------------------------------------------------------------------------
 

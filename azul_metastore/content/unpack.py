@@ -72,10 +72,20 @@ def unpack_upload(path: Path, workdir: Path, settings: Settings, *, extract: boo
     ``unneuter`` for the list). ``path`` itself is left alone.
     """
     workdir.mkdir(parents=True, exist_ok=True)
-    top, fmt, _inner, size = _unwrap_file(path, workdir / "upload.unwrapped", settings, remove=False)
+    limits = ExtractLimits.from_settings(settings)
+    # an archive to extract may be at most extract_max_upload_bytes once unwrapped: stop there, not
+    # after writing up to upload_max_bytes of it (a 1.8 MB CaRT wrote 400 MiB before its refusal)
+    cap = min(settings.upload_max_bytes, limits.max_upload_bytes) if extract else None
+    try:
+        top, fmt, _inner, size = _unwrap_file(path, workdir / "upload.unwrapped", settings, remove=False,
+                                              max_bytes=cap)
+    except UnsupportedContent as exc:
+        if cap is None or exc.parameters.get("reason") != "too_large" or cap == settings.upload_max_bytes:
+            raise
+        raise UnsupportedContent(f"archives to extract may be at most {limits.max_upload_bytes} bytes (once"
+                                 " unwrapped)", reason="archive_too_large", limit=limits.max_upload_bytes) from None
     if not extract:
         return [UnpackedFile(filename, top, size, fmt)]
-    limits = ExtractLimits.from_settings(settings)
     members = extract_archive(top, workdir, limits, passwords)
     files = []
     # A neutered member (a CaRT in a ZIP) expands once more when unwrapped: those bytes count

@@ -114,6 +114,22 @@ def test_a_neutered_member_counts_towards_the_archives_limits_once_unwrapped(tmp
     assert member.size == 8 << 20 and member.neutering == "cart"
 
 
+def test_a_neutered_archive_stops_unwrapping_at_the_extraction_limit(tmp_path: Path) -> None:
+    """extract_max_upload_bytes holds for the archive once unwrapped: a small CaRT of 8 MiB stops
+    at the 1 MiB limit, where it used to be written out whole (up to upload_max_bytes) first."""
+    carted = b"".join(cart_chunks(b"\0" * (1 << 20) for _ in range(8)))
+    upload = write(tmp_path, carted, "bomb.zip.cart")
+    small = load_settings(data_dir=tmp_path / "data", extract_max_upload_bytes=1 << 20)
+    with pytest.raises(UnsupportedContent) as err:
+        unpack_upload(upload, tmp_path / "w", small, extract=True)
+    assert err.value.parameters["reason"] == "archive_too_large" and "once unwrapped" in err.value.message
+    written = sum(f.stat().st_size for f in (tmp_path / "w").iterdir())
+    assert written <= (1 << 20) + (1 << 16), written
+    # without extract the same upload is one file, limited by upload_max_bytes only
+    (file,) = unpack_upload(upload, tmp_path / "w2", small)
+    assert file.size == 8 << 20
+
+
 def test_malpz_metadata_of_the_wrong_shape_leaves_the_name_unknown(tmp_path: Path, settings: Settings) -> None:
     import malpz
 
@@ -288,3 +304,97 @@ def test_a_gnu_sparse_tar_member_is_refused(tmp_path: Path) -> None:
     sparse.type, sparse.size = tarfile.GNUTYPE_SPARSE, 0
     data = sparse.tobuf(format=tarfile.GNU_FORMAT) + b"\0" * 1024
     assert reason(tmp_path, data) == "special_member"
+
+
+# --- hostile and damaged ZIPs ----------------------------------------------------------------------
+
+
+def _lzma_corrupt() -> bytes:
+    bio = io.BytesIO()
+    with zipfile.ZipFile(bio, "w", compression=zipfile.ZIP_LZMA) as z:
+        z.writestr("a.txt", b"hello " * 2000)
+    data = bytearray(bio.getvalue())
+    start = 30 + len("a.txt") + 4 + 5 + 10  # local header, name, LZMA properties, into the stream
+    for i in range(start, start + 40):
+        data[i] ^= 0x5A
+    return bytes(data)
+
+
+def _empty_name() -> bytes:
+    bio = io.BytesIO()
+    with zipfile.ZipFile(bio, "w") as z:
+        z.writestr(zipfile.ZipInfo(""), b"data")
+    return bio.getvalue()
+
+
+def _aes_unknown_strength() -> bytes:
+    data = bytearray(aes_zip({"a.txt": b"hello world" * 100}, b"infected"))
+    at = 0
+    while (at := data.find(b"\x01\x99\x07\x00", at)) >= 0:  # the AES extra field: its strength byte
+        data[at + 8] = 0x7E
+        at += 1
+    return bytes(data)
+
+
+@pytest.mark.parametrize("make", [_lzma_corrupt, _empty_name, _aes_unknown_strength])
+def test_damaged_zips_are_refused_as_corrupt(tmp_path: Path, make) -> None:
+    """zipfile and pyzipper raise LZMAError, IndexError, KeyError or struct.error on such input:
+    each answered 500."""
+    assert reason(tmp_path, make(), passwords=("infected",)) == "corrupt_archive"
+
+
+def test_mutated_archives_are_refused_with_a_reason_never_a_crash(tmp_path: Path, settings: Settings) -> None:
+    """Seeded mutations of real archives (bytes changed, cut or removed) are either extracted or
+    refused with an UnsupportedContent reason."""
+    import random
+    import shutil
+
+    seeds = [(FIXTURES / name).read_bytes() for name in ("fake.zip", "fake_infected.zip", "fake.tar.gz")]
+    seeds += [aes_zip({"a.txt": b"hello world" * 100}, b"infected"), tar_of({"d/a.txt": b"x" * 3000}, "w:xz")]
+    rng = random.Random(7)
+    reasons: set[str] = set()
+    for i in range(400):
+        data = bytearray(rng.choice(seeds))
+        for _ in range(rng.randint(1, 4)):
+            at = rng.randrange(len(data))
+            roll = rng.random()
+            if roll < 0.6:
+                data[at] = rng.randrange(256)
+            elif roll < 0.8:
+                del data[at:at + rng.randint(1, 20)]
+            else:
+                data = data[:at] or bytearray(b"x")
+        work = tmp_path / f"m{i}"
+        try:
+            unpack_upload(write(tmp_path, bytes(data)), work, settings, extract=True, passwords=["infected"])
+        except UnsupportedContent as exc:
+            reasons.add(exc.parameters["reason"])
+        shutil.rmtree(work, ignore_errors=True)
+    assert "corrupt_archive" in reasons
+
+
+def test_a_wrong_zipcrypto_password_that_passes_the_check_byte_does_not_hide_the_right_one(tmp_path: Path) -> None:
+    """ZipCrypto checks one byte of a password: 1 wrong password in 256 passes it, and a stored
+    member then reads without error until its CRC. A probe of one byte took the first such
+    password, and the right one behind it was never tried."""
+    import random
+    import subprocess
+
+    payload = random.Random(3).randbytes(20_000)
+    (tmp_path / "payload.bin").write_bytes(payload)
+    subprocess.run(["zip", "-q", "-0", "-P", "infected", "stored.zip", "payload.bin"], cwd=tmp_path, check=True)
+    stored = (tmp_path / "stored.zip").read_bytes()
+    with pyzipper.AESZipFile(io.BytesIO(stored)) as zf:
+        first = zf.infolist()[0]
+        passing = None
+        for n in range(100_000):
+            try:
+                with zf.open(first, pwd=f"wrong{n}".encode()) as probe:
+                    probe.read(1)
+            except RuntimeError:
+                continue
+            passing = f"wrong{n}"
+            break
+    assert passing is not None
+    assert extract(tmp_path, stored, passwords=(passing, "infected")) == {"payload.bin": payload}
+    assert reason(tmp_path, stored, passwords=(passing,)) == "bad_password"
