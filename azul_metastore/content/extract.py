@@ -22,7 +22,10 @@ reason                   when
 ``password_required``    an encrypted ZIP and no password given
 ``bad_password``         none of the passwords opens it
 ``not_an_archive``       neither ZIP nor TAR
-``corrupt_archive``      the archive cannot be read (truncated, CRC error, bad headers)
+``corrupt_archive``      the archive cannot be read (truncated, CRC error, bad headers); a compressed
+                         TAR is read to the end of its stream, so its checksum is verified. A
+                         plain TAR that ends cleanly at a header boundary without its end blocks
+                         is taken whole, as GNU tar takes it
 ``unsupported_method``   a ZIP member compressed with a method Python cannot read (Deflate64...)
 ``empty_archive``        no non-empty file inside
 =======================  ==========================================================================
@@ -34,6 +37,8 @@ with lineage. Totals and counts span all levels, so a nested bomb still hits the
 
 from __future__ import annotations
 
+import bz2
+import gzip
 import lzma
 import os
 import re
@@ -121,6 +126,19 @@ class _BoundedTarInfo(tarfile.TarInfo):
             raise _fail("special_member", f"archive member {self.name!r} is a GNU sparse file; "
                         "archive it without --sparse", member=self.name)
         return super()._proc_member(tf)
+
+    @classmethod
+    def fromtarfile(cls, tf: tarfile.TarFile) -> tarfile.TarInfo:
+        """The next header; a damaged one past the first is refused. ``tarfile`` takes a header
+        that fails its checksum, or a partial one, for the end of the archive: the members behind
+        it were silently dropped."""
+        try:
+            return super().fromtarfile(tf)
+        except (tarfile.InvalidHeaderError, tarfile.TruncatedHeaderError) as exc:
+            if not tf.offset:
+                raise
+            raise _fail("corrupt_archive", f"TAR header at byte {tf.offset} is damaged ({exc}); the archive"
+                        " is cut or corrupt") from exc
 
 
 def archive_kind(path: Path) -> str | None:
@@ -300,7 +318,7 @@ class _Run:
         packed = path.stat().st_size
         out_before = self.total
         try:
-            with tarfile.open(path, mode="r|*", tarinfo=_BoundedTarInfo) as tf:
+            with _decompressed(path) as raw, tarfile.open(fileobj=raw, mode="r|", tarinfo=_BoundedTarInfo) as tf:
                 for info in tf:
                     if info.isdir():
                         continue
@@ -324,10 +342,29 @@ class _Run:
                         raise _fail("ratio_exceeded", f"archive expands more than {self.limits.max_ratio:g} times",
                                     limit=self.limits.max_ratio)
                     self.keep(member, prefix, depth)
+                # the rest of the compressed stream (the end blocks, the record's padding): read to its
+                # end so that gzip's CRC and length, bzip2's and xz's checks are verified; a member
+                # damaged inside a .tar.gz was stored with its bytes changed. Counted as bytes out.
+                while chunk := raw.read(_COPY):
+                    self.add_total(len(chunk))
         except UnsupportedContent:
             raise
-        except (tarfile.TarError, OSError, EOFError, ValueError, zlib_error) as exc:
+        except (tarfile.TarError, OSError, EOFError, ValueError, zlib_error, lzma.LZMAError) as exc:
             raise _fail("corrupt_archive", f"TAR archive cannot be read: {exc}") from exc
+
+
+def _decompressed(path: Path) -> IO[bytes]:
+    """The TAR stream of ``path``, decompressed by the modules that check their formats' trailers
+    (``tarfile``'s own gzip reader never checks the CRC)."""
+    with open(path, "rb") as f:
+        head = f.read(6)
+    if head.startswith(b"\x1f\x8b"):
+        return gzip.open(path, "rb")
+    if head.startswith(b"BZh"):
+        return bz2.open(path, "rb")
+    if head.startswith(b"\xfd7zXZ\x00"):
+        return lzma.open(path, "rb")
+    return open(path, "rb")
 
 
 def extract_archive(path: Path, workdir: Path, limits: ExtractLimits, passwords: Sequence[str] = ()) -> list[Member]:

@@ -398,3 +398,25 @@ def test_a_wrong_zipcrypto_password_that_passes_the_check_byte_does_not_hide_the
     assert passing is not None
     assert extract(tmp_path, stored, passwords=(passing, "infected")) == {"payload.bin": payload}
     assert reason(tmp_path, stored, passwords=(passing,)) == "bad_password"
+
+
+def test_damaged_tars_are_refused_not_stored_changed_or_cut(tmp_path: Path) -> None:
+    """tarfile never checks gzip's CRC, and takes a damaged header for the end of the archive: a
+    flipped bit inside a .tar.gz was stored as changed bytes, and the members behind a damaged
+    header were silently dropped."""
+    rng = __import__("random").Random(11)
+    files = {"a.txt": rng.randbytes(4000), "b.txt": rng.randbytes(4000)}
+    plain = tar_of(files, "w")
+    assert extract(tmp_path, plain) == files
+    large = {**files, "c.bin": rng.randbytes(1_500_000)}  # bzip2's blocks are 900 KB: damage past the first
+    for mode in ("w:gz", "w:bz2", "w:xz"):
+        packed = bytearray(tar_of(large, mode))
+        packed[len(packed) * 3 // 4] ^= 0x01
+        limits = ExtractLimits(**{**LIMITS.__dict__, "max_ratio": 1000})
+        assert reason(tmp_path, bytes(packed), limits) == "corrupt_archive", mode
+    damaged = bytearray(plain)
+    damaged[512 + 4096 + 100] ^= 0xFF  # inside the second member's header
+    assert reason(tmp_path, bytes(damaged)) == "corrupt_archive"
+    assert reason(tmp_path, plain[:512 + 4096 + 300]) == "corrupt_archive"  # cut inside that header
+    gz = tar_of(files, "w:gz")
+    assert reason(tmp_path, gz[:-6]) == "corrupt_archive"  # the gzip trailer cut short
