@@ -29,6 +29,7 @@ from azul_metastore.content.neuter import (
     zip_chunks,
 )
 from azul_metastore.errors import BadRequest, InvalidInput, NotFound
+from azul_metastore.query.ast import Match
 from azul_metastore.security import Access
 from azul_metastore.submissions.checks import SHA256
 
@@ -64,9 +65,23 @@ def content_exists(svc: Services, access: Access, sha256: str) -> bool:
 
 
 def _security(svc: Services, access: Access, sha256: str) -> str:
-    """The security recorded in a MALPZ download: that of the newest document the caller sees."""
+    """The security recorded in a MALPZ download: that of the newest document the caller sees of
+    the binary, or for an alternate stream (which has no documents of its own) of the newest
+    visible document holding it. The default label was written on a report submitted MEDIUM."""
     docs = svc.index.documents([sha256], access, limit=1)
-    return str(docs[0].get("security")) if docs else svc.settings.security_default
+    if docs:
+        return str(docs[0].get("security"))
+    holders = svc.index.find(Match("datastreams.sha256", ":=", sha256), access, limit=_HOLDERS,
+                             require_submission=False)
+    holding = [doc for doc in svc.index.documents(holders, access, fields=("security", "datastreams", "timestamp"))
+               if any(s.get("sha256") == sha256 for s in doc.get("datastreams") or ())]
+    if not holding:
+        return svc.settings.security_default
+    return str(max(holding, key=lambda doc: str(doc.get("timestamp") or "")).get("security"))
+
+
+#: binaries whose documents are read for the security of an alternate stream they hold
+_HOLDERS = 100
 
 
 def download_binary(svc: Services, access: Access, sha256: str, fmt: DownloadFormat | str = DownloadFormat.cart,

@@ -3,8 +3,10 @@ visibility (404, never 403), bulk archives, raw streams with safe types only, an
 
 from __future__ import annotations
 
+import io
 import logging
 import subprocess
+import zipfile
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -102,6 +104,28 @@ def test_an_alternate_stream_is_downloadable_by_its_own_hash(env: Env, stored: d
         resp = client.get(f"/api/v0/binaries/{sha256(PNG)}/content", params={"format": "malpz"})
     assert resp.status_code == 200
     assert unwrap("malpz", resp.content, Path())["malpz"] == PNG
+
+
+def test_a_malpz_of_an_alternate_stream_carries_the_security_of_the_documents_holding_it(env: Env) -> None:
+    """A stream has no documents of its own: its MALPZ was labelled with the default security (LOW)
+    although only MEDIUM users may see it."""
+    import malpz
+
+    report = b"a report only medium users see\n" * 40
+    resp = submit(env, "med", b"MZ binary with a medium report" * 10, fields={"security": MED},
+                  streams=[("report", report)])
+    assert resp.status_code == 200, resp.text
+    with env.client("med") as client:
+        single = client.get(f"/api/v0/binaries/{sha256(report)}/content", params={"format": "malpz"})
+        bulk = client.post("/api/v0/binaries/content/bulk", params={"format": "malpz"},
+                           json={"binaries": [sha256(report)]})
+    assert single.status_code == 200 and malpz.unwrap(single.content)["classification"] == MED
+    assert bulk.status_code == 200
+    with zipfile.ZipFile(io.BytesIO(bulk.content)) as archive:
+        (entry,) = archive.namelist()
+        assert malpz.unwrap(archive.read(entry))["classification"] == MED
+    with env.client("low") as client:
+        assert client.head(f"/api/v0/binaries/{sha256(report)}/content").status_code == 404
 
 
 # --- bulk ------------------------------------------------------------------------------------------
