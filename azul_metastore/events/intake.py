@@ -16,13 +16,17 @@ from typing import Any
 import orjson
 from pydantic import ValidationError
 
-from azul_metastore.errors import BadRequest
+from azul_metastore.errors import BadRequest, InvalidInput
 from azul_metastore.events import legacy
 from azul_metastore.events.port import EventLog, Message
 from azul_metastore.events.topics import MODEL_TOPICS, topic_for
 from azul_metastore.events.tracking import assign_tracking
 from azul_metastore.models.events import EVENT_MODELS, BaseEvent
 from azul_metastore.settings import Settings
+
+#: what a status may be over ``max_event_bytes``: it carries the event it answers (the dispatcher's
+#: dequeues wrap whole events), and the event logs take the dead-letter margin past the limit
+STATUS_MARGIN = 32 * 1024
 
 #: how much of a rejected event is echoed back in ``failures[].event``
 ECHO_CHARS = 2000
@@ -127,17 +131,33 @@ class EventIntake:
         return result
 
     def publish(self, model: str, events: Sequence[BaseEvent]) -> list[BaseEvent]:
-        """Stamp tracking fields and append validated events, grouped by topic; returns them."""
+        """Stamp tracking fields and append validated events, grouped by topic; returns them.
+
+        Raises InvalidInput before appending anything when an event is over ``max_event_bytes``
+        (a status, which may carry a whole event as its input, gets the dead-letter margin): the
+        metastore's own events (submissions, expedite, dequeues) are held to the limit posted
+        events are, on every event log (Kafka refused them, SQLite took them)."""
         if model not in MODEL_TOPICS:
             check_model(model)
+        limit = self.settings.max_event_bytes + (STATUS_MARGIN if model == "status" else 0)
         by_topic: dict[str, list[Message]] = defaultdict(list)
         for event in events:
             assign_tracking(event)
-            by_topic[topic_for(model, event)].append(Message(event.kafka_key, event_bytes(event)))
+            by_topic[topic_for(model, event)].append(Message(event.kafka_key, self._sized(event, model, limit)))
         for topic, messages in by_topic.items():
             self.event_log.append(topic, messages)
         return list(events)
 
     def publish_to(self, topic: str, events: Sequence[BaseEvent]) -> None:
         """Append already-tracked events to a specific topic (retry lanes, re-enqueueing)."""
-        self.event_log.append(topic, [Message(e.kafka_key, event_bytes(e)) for e in events])
+        limit = self.settings.max_event_bytes
+        self.event_log.append(topic, [Message(e.kafka_key, self._sized(e, topic, limit)) for e in events])
+
+    @staticmethod
+    def _sized(event: BaseEvent, what: str, limit: int) -> bytes:
+        data = event_bytes(event)
+        if len(data) > limit:
+            raise InvalidInput(f"the {what} event would be {len(data)} bytes, over the limit of {limit}"
+                               " bytes per event (long file names, references or settings make it so)",
+                               limit=limit, size=len(data))
+        return data

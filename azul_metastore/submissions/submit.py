@@ -163,7 +163,10 @@ def submit_source(svc: Services, access: Access, form: SubmitForm, options: Subm
     """Store an upload (or each file of an archive) in a source and publish its ``sourced`` events.
 
     Raises ReadOnly (423), InvalidSecurity/InvalidInput/UnsupportedContent (422), BadRequest (400:
-    unknown source, bad references) - all before anything is stored.
+    unknown source, bad references) - all before anything is stored. One refusal comes after: an
+    event over ``max_event_bytes`` (InvalidInput, 422; a file name or references of megabytes) is
+    known only once built from the stored bytes' identification; nothing is published, and age-off
+    removes bytes no submission lists.
     """
     check_writable(svc.settings)
     security = require_security(access, form.security)

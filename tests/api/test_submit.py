@@ -152,6 +152,18 @@ def test_bad_input_is_refused_before_anything_is_stored(env: Env, fields: dict, 
     assert env.snapshot() == before
 
 
+def test_a_submission_whose_event_is_over_the_event_limit_is_refused_on_every_event_log(env: Env) -> None:
+    """Posted events are held to max_event_bytes; the metastore's own were not: a 900 KB file name
+    and reference made a 2.7 MB event, which SQLite took and Kafka refused. Nothing is published."""
+    start = env.svc.event_log.end_offset(topics.BINARY)
+    big = "x" * 900_000
+    resp = submit(env, "low", b"bytes of a long-named file", filename=big + ".exe",
+                  fields={"references": json.dumps({"user": big})})
+    assert resp.status_code == 422, resp.text
+    assert f"over the limit of {env.svc.settings.max_event_bytes} bytes per event" in resp.json()["message"]
+    assert env.svc.event_log.end_offset(topics.BINARY) == start
+
+
 def test_alternate_streams_cannot_be_labelled_content(env: Env) -> None:
     before = env.snapshot()
     resp = submit(env, "low", b"x" * 100, streams=[("content", b"y" * 100)])
