@@ -128,6 +128,11 @@ class SecurityPolicy:
         text = " " + re.sub(r"[/\\]", " ", security.upper()) + " "
         rels: set[str] = set()
         for match in self._rel_group.finditer(text):
+            if not match.group(1).replace(",", "").strip():
+                # "MEDIUM REL:" meant to restrict releasability: without a name it would have been
+                # dropped, and the document released to every MEDIUM reader
+                raise InvalidSecurity(f"security {security!r} has {v.prefix} without a releasability name; "
+                                      f"name one or more (accepted: {v.describe()})", security=security)
             for item in match.group(1).split(","):
                 name = item.strip()
                 if not name:

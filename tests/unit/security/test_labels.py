@@ -60,6 +60,10 @@ def test_normalise(raw: str, normalised: str) -> None:
         ("LOW REL:CAR TLP:CLEAR", "only allowed with classifications"),
         ("MEDIUM REL:BEE", "must include the origin REL:APPLE"),
         ("MEDIUM REL:APPLE,", "','"),
+        # a REL group without a name restricted nothing: the document went to every MEDIUM reader
+        ("MEDIUM REL:", "REL: without a releasability name"),
+        ("MEDIUM REL:APPLE REL:", "REL: without a releasability name"),
+        ("MEDIUM//REL:", "REL: without a releasability name"),
     ],
 )
 def test_invalid_security_names_the_problem(raw: str, named: str) -> None:
