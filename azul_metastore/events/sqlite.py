@@ -159,10 +159,19 @@ class SqliteEventLog:
                 ).fetchone()
                 if row is not None:
                     start, end = row
+                    if end - start > max_count:
+                        # a vanished consumer's larger batch: take what was asked for and leave the
+                        # rest as a range of its own, free for the next fetch (of any consumer)
+                        db.execute(
+                            "INSERT INTO leases (group_name, topic_id, start, end, consumer, expires)"
+                            " VALUES (?, ?, ?, ?, '', 0)",
+                            (group, tid, start + max_count, end),
+                        )
+                        end = start + max_count
                     db.execute(
-                        "UPDATE leases SET consumer = ?, expires = ? WHERE group_name = ? AND topic_id = ?"
+                        "UPDATE leases SET consumer = ?, expires = ?, end = ? WHERE group_name = ? AND topic_id = ?"
                         " AND start = ?",
-                        (consumer, now + self.lease_seconds, group, tid, start),
+                        (consumer, now + self.lease_seconds, end, group, tid, start),
                     )
                     records = self._records(db, topic, tid, start, end, end - start)
                     if records:

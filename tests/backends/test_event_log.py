@@ -165,3 +165,19 @@ def test_a_plugin_name_of_any_length_has_its_own_retry_lane(event_log: EventLog)
     assert [r.key for r in event_log.fetch("g", [first], 10, 0, consumer="c").records] == ["one0", "one1"]
     assert [r.key for r in event_log.fetch("g", [second], 10, 0, consumer="c").records] == ["two0"]
     assert event_log.end_offset(first) == 2 and event_log.end_offset(second) == 1
+
+
+def test_a_vanished_consumers_batch_is_taken_over_no_more_than_asked_for(event_log: EventLog) -> None:
+    """A consumer asking for 3 records got the whole 10-record batch of a consumer that vanished;
+    the rest goes to the next fetch, and every record is delivered once more, no more."""
+    event_log.append("t", msgs(10))
+    assert len(event_log.fetch("g", ["t"], 10, 0, consumer="dead")) == 10
+    time.sleep(LEASE_SECONDS + 0.2)
+    seen: list[int] = []
+    for _ in range(6):
+        batch = event_log.fetch("g", ["t"], 3, 0, consumer="alive")
+        assert len(batch) <= 3
+        seen += [r.offset for r in batch.records]
+        event_log.commit(batch)
+    assert sorted(seen) == list(range(10))
+    assert event_log.lag("g", "t") == 0
