@@ -20,7 +20,7 @@ from pathlib import Path
 
 from azul_metastore.content.extract import RATIO_FLOOR, ExtractLimits, extract_archive
 from azul_metastore.content.unneuter import SNIFF_BYTES, detect, unneuter
-from azul_metastore.errors import UnsupportedContent
+from azul_metastore.errors import PayloadTooLarge, UnsupportedContent
 from azul_metastore.settings import Settings
 
 __all__ = ["UnpackedFile", "file_chunks", "unpack_upload"]
@@ -80,10 +80,14 @@ def unpack_upload(path: Path, workdir: Path, settings: Settings, *, extract: boo
         top, fmt, _inner, size = _unwrap_file(path, workdir / "upload.unwrapped", settings, remove=False,
                                               max_bytes=cap)
     except UnsupportedContent as exc:
-        if cap is None or exc.parameters.get("reason") != "too_large" or cap == settings.upload_max_bytes:
+        if exc.parameters.get("reason") != "too_large":
             raise
-        raise UnsupportedContent(f"archives to extract may be at most {limits.max_upload_bytes} bytes (once"
-                                 " unwrapped)", reason="archive_too_large", limit=limits.max_upload_bytes) from None
+        if cap is not None and cap < settings.upload_max_bytes:
+            raise UnsupportedContent(f"archives to extract may be at most {limits.max_upload_bytes} bytes (once"
+                                     " unwrapped)", reason="archive_too_large", limit=limits.max_upload_bytes) from None
+        # over upload_max_bytes once unwrapped: the same 413 as an upload over it
+        raise PayloadTooLarge(f"the upload unwraps to more than upload_max_bytes ({settings.upload_max_bytes} bytes)",
+                              reason="too_large", limit=settings.upload_max_bytes) from None
     if not extract:
         return [UnpackedFile(filename, top, size, fmt)]
     members = extract_archive(top, workdir, limits, passwords)

@@ -14,7 +14,7 @@ import pyzipper
 from azul_metastore.content.extract import ExtractLimits, extract_archive
 from azul_metastore.content.neuter import cart_chunks
 from azul_metastore.content.unpack import unpack_upload
-from azul_metastore.errors import UnsupportedContent
+from azul_metastore.errors import PayloadTooLarge, UnsupportedContent
 from azul_metastore.settings import Settings, load_settings
 from tests.unit.content.samples import tar_of, zip_of
 
@@ -125,9 +125,14 @@ def test_a_neutered_archive_stops_unwrapping_at_the_extraction_limit(tmp_path: P
     assert err.value.parameters["reason"] == "archive_too_large" and "once unwrapped" in err.value.message
     written = sum(f.stat().st_size for f in (tmp_path / "w").iterdir())
     assert written <= (1 << 20) + (1 << 16), written
-    # without extract the same upload is one file, limited by upload_max_bytes only
+    # without extract the same upload is one file, limited by upload_max_bytes only: past it, 413
     (file,) = unpack_upload(upload, tmp_path / "w2", small)
     assert file.size == 8 << 20
+    tight = load_settings(data_dir=tmp_path / "data", upload_max_bytes=4 << 20)
+    for extract_it in (False, True):
+        with pytest.raises(PayloadTooLarge) as too_large:
+            unpack_upload(upload, tmp_path / f"w3{extract_it}", tight, extract=extract_it)
+        assert too_large.value.status_code == 413 and too_large.value.parameters["reason"] == "too_large"
 
 
 def test_malpz_metadata_of_the_wrong_shape_leaves_the_name_unknown(tmp_path: Path, settings: Settings) -> None:
