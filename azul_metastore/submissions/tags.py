@@ -123,7 +123,9 @@ def _disable(index: MetadataStore, access: Access, kind: TagKind, tag: str, **wh
     if not visible:
         return {"total": 0, "updated": 0, "deleted": 0}
     updated = index.disable_annotations(kind=kind, tag=tag, **where)
-    return {"total": updated, "updated": updated, "deleted": 0}
+    # counted as the caller sees them: the copies of owners with other labels exist for them only
+    shown = min(updated, len(visible))
+    return {"total": shown, "updated": shown, "deleted": 0}
 
 
 def untag_binary(index: MetadataStore, access: Access, sha256: str, tag: str) -> dict[str, int]:

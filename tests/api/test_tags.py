@@ -61,6 +61,18 @@ def test_deleting_a_tag_disables_it_for_every_owner(env: Env) -> None:
     assert tags.binary_tags(env.svc.index, env.access("med"), sha)["items"] == []
 
 
+def test_a_deleted_tag_is_counted_as_the_caller_sees_it(env: Env) -> None:
+    """A delete disables every owner's copy; its count said how many copies of owners with other
+    labels existed, which the caller may not see."""
+    sha = binary(env, b"counted tag" * 10)
+    assert tag(env, "low", sha, "counted").status_code == 200
+    assert tag(env, "med", sha, "counted", MED).status_code == 200
+    with env.client("low") as client:
+        assert client.delete(f"/api/v0/binaries/{sha}/tags/counted").json()["data"] == {
+            "total": 1, "updated": 1, "deleted": 0}
+    assert tags.binary_tags(env.svc.index, env.access("med"), sha)["items"] == []
+
+
 def test_a_tag_is_only_seen_and_deleted_by_those_cleared_for_it(env: Env) -> None:
     sha = binary(env, b"classified tag" * 10)
     assert tag(env, "med", sha, "secret-op", MED).status_code == 200
