@@ -56,14 +56,17 @@ def kafka_topic_config(settings: Settings) -> Callable[[str], dict[str, str]]:
     embedded log) and the dead-letter topic is kept until someone handles it. Records may be as
     large as intake accepts (``max_event_bytes``; Kafka's default is 1 MB).
     """
-    from azul_metastore.events import topics
+    from azul_metastore.events import consumers, topics
 
     expiries = [source.expire_events_ms for source in settings.sources.values()]
     events_ms = -1 if not expiries or min(expiries) < 0 else max(expiries)
-    kept = {topics.STATUS: settings.status_expire_events_ms, topics.DEAD_LETTER: -1, topics.PLUGIN: -1}
+    kept = {topics.STATUS: settings.status_expire_events_ms, topics.DEAD_LETTER: -1, topics.PLUGIN: -1,
+            topics.CONSUMERS: consumers.KEPT_MS}
 
     def config(topic: str) -> dict[str, str]:
-        return {"cleanup.policy": "delete", "retention.ms": str(kept.get(topic, events_ms)),
+        # consumer registrations: the newest per consumer is what counts (compacted)
+        policy = "compact,delete" if topic == topics.CONSUMERS else "delete"
+        return {"cleanup.policy": policy, "retention.ms": str(kept.get(topic, events_ms)),
                 "max.message.bytes": str(kafka_max_message_bytes(settings))}
 
     return config

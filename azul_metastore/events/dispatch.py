@@ -10,7 +10,7 @@ processing finds dequeues without a completion and retries them (see ``lifecycle
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -18,6 +18,7 @@ import orjson
 
 from azul_metastore.errors import InvalidInput
 from azul_metastore.events import topics
+from azul_metastore.events.consumers import ConsumerRegistry
 from azul_metastore.events.intake import EventIntake, check_model
 from azul_metastore.events.port import EventLog
 from azul_metastore.models.events import (
@@ -95,6 +96,12 @@ class ConsumerFilters:
     require_sources: list[str] = field(default_factory=list)
 
     def __post_init__(self) -> None:
+        #: the parameters as given, which :meth:`from_parameters` reads back (the consumer registry)
+        self.parameters: dict[str, Any] = {name: value for name, value in (
+            ("d-action", list(self.deny_actions)), ("d-self", self.deny_self), ("r-action", list(self.require_actions)),
+            ("r-content", self.require_content), ("r-under-content-size", self.require_under_content_size),
+            ("r-over-content-size", self.require_over_content_size), ("r-streams", list(self.require_streams)),
+            ("r-source", list(self.require_sources))) if value}
         self.deny_actions = _actions(self.deny_actions, "d-action")
         self.require_actions = _actions(self.require_actions, "r-action")
         if self.require_content and not self.require_actions:
@@ -106,13 +113,30 @@ class ConsumerFilters:
         self.streams = _streams(self.require_streams)
         self.require_sources = _split(self.require_sources)
 
+    @classmethod
+    def from_parameters(cls, parameters: Mapping[str, Any]) -> ConsumerFilters:
+        """The filters of recorded :attr:`parameters`."""
+        return cls(deny_actions=list(parameters.get("d-action") or ()), deny_self=bool(parameters.get("d-self")),
+                   require_actions=list(parameters.get("r-action") or ()),
+                   require_content=bool(parameters.get("r-content")),
+                   require_under_content_size=int(parameters.get("r-under-content-size") or 0),
+                   require_over_content_size=int(parameters.get("r-over-content-size") or 0),
+                   require_streams=list(parameters.get("r-streams") or ()),
+                   require_sources=list(parameters.get("r-source") or ()))
+
     def reason_to_skip(self, model: str, event: BaseEvent, consumer_name: str) -> str | None:
-        """Why an event is filtered out for this consumer, or None to deliver it."""
+        """Why an event is filtered out for this consumer (the parameter that drops it, as counted
+        in ``info.filters``), or None to deliver it. :data:`TRIGGERS` names it as Azul does."""
         if isinstance(event, StatusEvent):
             return self._skip_by_origin(event.entity.input, consumer_name)
         if not isinstance(event, BinaryEvent):
             return None
         return self._skip_by_origin(event, consumer_name) or self._skip_by_streams(event)
+
+    def trigger(self, model: str, event: BaseEvent, consumer_name: str) -> str | None:
+        """Azul's ``filter_out_trigger`` of an event this consumer's filters drop, or None."""
+        reason = self.reason_to_skip(model, event, consumer_name)
+        return None if reason is None else f"FilterConsumerRules-{TRIGGERS[reason]}"
 
     def _skip_by_origin(self, event: BinaryEvent, consumer_name: str) -> str | None:
         if self.require_sources and event.source.name not in self.require_sources:
@@ -126,25 +150,41 @@ class ConsumerFilters:
         return None
 
     def _skip_by_streams(self, event: BinaryEvent) -> str | None:
+        # in the order of Azul's FilterConsumerRules, so that simulations name the same trigger
         streams = event.entity.datastreams or []
         content = next((s for s in streams if s.label == "content"), None)
         under, over = self.require_under_content_size, self.require_over_content_size
+        size = (content.size or 0) if content is not None else 0
+        if content is not None and under > 0 and size > under:
+            return "r-under-content-size"
+        if content is not None and over > 0 and size < over:
+            return "r-over-content-size"
+        anywhere = self.streams.get("*")
+        if anywhere and not any((s.file_format or "").startswith(tuple(anywhere)) for s in streams):
+            return STREAMS_ANY_FORMAT
         if content is None and (self.require_content or under > 0 or over > 0):
             return "r-content"
-        size = (content.size or 0) if content is not None else 0
-        if under > 0 and size > under:
-            return "r-under-content-size"
-        if over > 0 and size < over:
-            return "r-over-content-size"
         for label, prefixes in self.streams.items():
             if label == "*":
-                if prefixes and not any((s.file_format or "").startswith(tuple(prefixes)) for s in streams):
-                    return "r-streams"
                 continue
             stream = next((s for s in streams if s.label == label), None)
-            if stream is None or (prefixes and not (stream.file_format or "").startswith(tuple(prefixes))):
+            if stream is None:
                 return "r-streams"
+            if prefixes and not (stream.file_format or "").startswith(tuple(prefixes)):
+                return STREAMS_FORMAT
         return None
+
+
+#: reasons of :meth:`ConsumerFilters.reason_to_skip` beyond the parameter names, counted under
+#: ``r-streams`` in ``info.filters``: a stream's file format, or no stream of the formats ``*`` asks
+STREAMS_FORMAT, STREAMS_ANY_FORMAT = "r-streams:format", "r-streams:*"
+#: each reason as Azul's dispatcher names it (``FilterConsumerRules-<name>`` in simulations)
+TRIGGERS = {
+    "r-source": "reject_source", "r-action": "reject_event_type", "d-action": "reject_event_type",
+    "d-self": "reject_self", "r-under-content-size": "reject_content_too_large",
+    "r-over-content-size": "reject_content_too_small", "r-content": "reject_no_content",
+    "r-streams": "reject_stream", STREAMS_FORMAT: "reject_file_format", STREAMS_ANY_FORMAT: "reject_wildcard_stream",
+}
 
 
 @dataclass
@@ -161,10 +201,34 @@ def dequeued_id(kafka_key: str, name: str, version: str, unix: int) -> str:
     return f"{kafka_key}.{name}.{version}.{unix}"
 
 
+@dataclass(frozen=True)
+class Simulated:
+    """One consumer's verdict on an event (Azul's ``EventSimulateConsumer``)."""
+
+    name: str
+    version: str
+    filter_out: bool
+    filter_out_trigger: str
+
+
 class EventDispatch:
-    def __init__(self, event_log: EventLog, intake: EventIntake) -> None:
+    def __init__(self, event_log: EventLog, intake: EventIntake, registry: ConsumerRegistry | None = None) -> None:
         self.event_log = event_log
         self.intake = intake
+        self.registry = registry or ConsumerRegistry(event_log)
+
+    def simulate(self, event: BinaryEvent) -> list[Simulated]:
+        """Which consumers of binary events would take ``event`` and which filter drops it for the
+        others: the filters of each consumer's latest fetch (:class:`ConsumerRegistry`)."""
+        out = []
+        for consumer in self.registry.consumers():
+            try:
+                filters = ConsumerFilters.from_parameters(consumer.filters)
+            except InvalidInput:  # recorded before a check refused such filters: it fetches nothing
+                continue
+            trigger = filters.trigger("binary", event, consumer.name)
+            out.append(Simulated(consumer.name, consumer.version, trigger is not None, trigger or ""))
+        return out
 
     @staticmethod
     def group(name: str, version: str) -> str:
@@ -204,13 +268,16 @@ class EventDispatch:
         lanes: Sequence[str] | None = None,
     ) -> Delivery:
         check_model(model)
+        group = self.group(name, version)
+        if model == "binary":
+            self.registry.record(name, version, filters.parameters)
         topic_list = list(lanes) if model == "binary" and lanes else [topics.MODEL_TOPICS[model]]
         # No consumer name: each request is its own consumer. Instances of one plugin share the
         # group, and a named consumer takes back the uncommitted batch of an earlier request under
         # that name, so two instances asking at once were handed the same events. A request commits
         # what it fetched before answering; if the server dies in between, the lease expires and
         # the events go to a later request.
-        batch = self.event_log.fetch(self.group(name, version), topic_list, count, deadline)
+        batch = self.event_log.fetch(group, topic_list, count, deadline)
         delivered: list[dict[str, Any]] = []
         tasks: list[BinaryEvent] = []
         filtered: dict[str, int] = {}
@@ -225,7 +292,8 @@ class EventDispatch:
                 continue
             reason = filters.reason_to_skip(model, event, name)
             if reason:
-                filtered[reason] = filtered.get(reason, 0) + 1
+                counted = reason.split(":", 1)[0]
+                filtered[counted] = filtered.get(counted, 0) + 1
                 continue
             delivered.append(orjson.loads(record.value))
             if isinstance(event, BinaryEvent):

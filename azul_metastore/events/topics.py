@@ -17,6 +17,8 @@ INSERT = "insert"
 DOWNLOAD = "download"
 DELETE = "delete"
 DEAD_LETTER = "dead-letter"
+#: the filters each consumer of binary events fetches with (``events/consumers.py``)
+CONSUMERS = "consumers"
 
 MODEL_TOPICS = {
     "binary": BINARY,

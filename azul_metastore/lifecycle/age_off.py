@@ -35,7 +35,7 @@ from typing import Any
 
 from azul_metastore.blobs.port import BlobStore
 from azul_metastore.errors import InvalidInput, NotFound
-from azul_metastore.events import topics
+from azul_metastore.events import consumers, topics
 from azul_metastore.events.port import EventLog
 from azul_metastore.index.port import MetadataStore, Selector
 from azul_metastore.lifecycle.clock import Clock, SystemClock
@@ -209,6 +209,8 @@ class AgeOff:
         for topic in self.event_log.topics():
             if topic == topics.STATUS:
                 retention = self.settings.status_expire_events_ms
+            elif topic == topics.CONSUMERS:
+                retention = consumers.KEPT_MS
             elif topic == topics.DEAD_LETTER or topic == topics.PLUGIN:
                 continue
             else:

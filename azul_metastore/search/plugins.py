@@ -33,6 +33,7 @@ __all__ = [
     "latest_plugins",
     "plugin_info",
     "plugin_statuses",
+    "registered_versions",
     "status_event",
 ]
 
@@ -73,6 +74,18 @@ def _by_name(index: MetadataStore, access: Access) -> dict[str, list[dict[str, A
             seen.add(key)
             out[key[0]].append(doc)
     return dict(sorted(out.items()))
+
+
+def registered_versions(index: MetadataStore, access: Access) -> dict[tuple[str, str], tuple[str, str]]:
+    """Every visible registered plugin version: (name, version) -> (category, security) of its
+    newest registration."""
+    out = {}
+    for name, docs in _by_name(index, access).items():
+        for doc in docs:
+            entity = doc["entity"]
+            out[(name, _text(entity.get("version")) or "")] = (_text(entity.get("category")) or "",
+                                                               str(doc.get("security") or ""))
+    return out
 
 
 def latest_plugins(index: MetadataStore, access: Access) -> list[LatestPluginWithVersions]:

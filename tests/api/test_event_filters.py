@@ -162,3 +162,54 @@ def test_long_polls_do_not_hold_up_plugins_posting_results(server: str) -> None:
     for poll in polls:
         poll.join()
     assert waited < 4.0, f"posting took {waited:.1f} s behind 48 long polls of 8 s"
+
+
+def test_simulate_names_the_consumers_that_would_take_an_event_and_why_others_would_not(server: str) -> None:
+    """Azul's ``POST /api/v2/event/simulate``: the consumers of binary events, each with the filters of
+    its latest fetch; the triggers are Azul's names."""
+    fetch(server, "small-only", **{"r-under-content-size": 100})
+    fetch(server, "pcaps", **{"r-streams": "pcap,network/"})
+    fetch(server, "everything")
+    fetch(server, "status-watcher", model="status")  # not a consumer of binary events
+    event = with_streams("sim", ("content", "executable/windows/pe32", 5000))
+    answer = httpx.post(f"{server}/api/v2/event/simulate", content=json.dumps(event), timeout=30)
+    assert answer.status_code == 200, answer.text
+    assert answer.json() == {"consumers": [
+        {"name": "everything", "version": "1", "filter_out": False, "filter_out_trigger": ""},
+        {"name": "pcaps", "version": "1", "filter_out": True,
+         "filter_out_trigger": "FilterConsumerRules-reject_stream"},
+        {"name": "small-only", "version": "1", "filter_out": True,
+         "filter_out_trigger": "FilterConsumerRules-reject_content_too_large"}]}
+    # a consumer's newest filters count
+    fetch(server, "small-only", **{"r-under-content-size": 10_000})
+    verdicts = httpx.post(f"{server}/api/v2/event/simulate", content=json.dumps(event), timeout=30).json()
+    assert {c["name"]: c["filter_out"] for c in verdicts["consumers"]}["small-only"] is False
+    bad = httpx.post(f"{server}/api/v2/event/simulate", content=b"{not json", timeout=30)
+    assert bad.status_code == 400
+    invalid = httpx.post(f"{server}/api/v2/event/simulate", content=json.dumps({"action": "sourced"}), timeout=30)
+    assert invalid.status_code == 422
+
+
+def test_a_binarys_statuses_show_which_registered_plugins_would_take_it(server: str, services: Services) -> None:
+    """Inventory §6.8: registered plugins the binary's best event is simulated for are ``queued``
+    or ``prefiltered`` (naming the filter), under the real statuses; others are not listed."""
+    from tests.support.multiuser import plugin_event, status_event
+
+    binary = with_streams("statuses", ("content", "executable/windows/pe32", 5000))
+    answer = httpx.post(f"{server}/api/v2/event", params={"model": "binary", "refresh": "true"},
+                        content=json.dumps([binary]), headers={"content-type": "application/json"}, timeout=30)
+    assert answer.status_code == 200, answer.text
+    post(server, "plugin", [plugin_event(name, "1") for name in ("takes-it", "too-big", "done", "unregistered")])
+    Ingestor("plugin", services.settings, services.event_log, services.indexer()).run_once(wait=0)
+    fetch(server, "takes-it")
+    fetch(server, "too-big", **{"r-under-content-size": 1000})
+    fetch(server, "done")
+    fetch(server, "not-a-plugin")  # fetches, but never registered: not listed
+    post(server, "status", [status_event("done", "1", binary, "completed")])
+    Ingestor("status", services.settings, services.event_log, services.indexer()).run_once(wait=0)
+    services.index.refresh()
+    sha = binary["entity"]["sha256"]
+    items = httpx.get(f"{server}/api/v0/binaries/{sha}/statuses", timeout=30).json()["data"]["items"]
+    assert [(i["author"]["name"], i["entity"]["status"], i["entity"].get("message")) for i in items] == [
+        ("done", "completed", None), ("takes-it", "queued", None),
+        ("too-big", "prefiltered", "FilterConsumerRules-reject_content_too_large")]

@@ -181,3 +181,15 @@ def test_a_vanished_consumers_batch_is_taken_over_no_more_than_asked_for(event_l
         event_log.commit(batch)
     assert sorted(seen) == list(range(10))
     assert event_log.lag("g", "t") == 0
+
+
+def test_consumer_registrations_are_shared_through_every_event_log(event_log: EventLog) -> None:
+    """The dispatcher's registry of consumers lives on the log: what one process records, another reads."""
+    from azul_metastore.events.consumers import ConsumerRegistry
+
+    ConsumerRegistry(event_log).record("plugin", "1", {"r-content": True})
+    ConsumerRegistry(event_log).record("plugin", "1", {"r-streams": ["pcap"]})
+    ConsumerRegistry(event_log).record("other", "2", {})
+    found = ConsumerRegistry(event_log).consumers()
+    assert [(c.name, c.version, dict(c.filters)) for c in found] == [("other", "2", {}),
+                                                                     ("plugin", "1", {"r-streams": ["pcap"]})]

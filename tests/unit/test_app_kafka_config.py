@@ -19,6 +19,9 @@ def test_plugin_registrations_and_dead_letters_are_kept_and_events_follow_the_so
     assert config("plugin")["retention.ms"] == "-1"
     assert config("dead-letter")["retention.ms"] == "-1"
     assert int(config("binary")["max.message.bytes"]) == kafka_max_message_bytes(settings) > settings.max_event_bytes
+    # consumer registrations: the newest per consumer is kept, for as long as the registry reads them
+    assert config("consumers")["cleanup.policy"] == "compact,delete"
+    assert config("consumers")["retention.ms"] == str(6 * 24 * 3600 * 1000)
 
 
 def test_kafka_topic_names_past_the_limit_are_shortened_without_half_an_escape() -> None:

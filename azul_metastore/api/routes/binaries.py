@@ -163,7 +163,7 @@ def events(svc: Svc, caller: CallerAccess, sha256: Sha256, event_type: str | Non
 @router.get("/binaries/{sha256}/statuses")
 def statuses(svc: Svc, caller: CallerAccess, sha256: Sha256) -> JSON:
     """Each plugin's newest status about the binary."""
-    return enveloped(_dump(binary_statuses.binary_statuses(svc.index, sha256, caller)), caller)
+    return enveloped(_dump(binary_statuses.binary_statuses(svc.index, sha256, caller, dispatch=svc.dispatch)), caller)
 
 
 @router.get("/binaries/{sha256}/nearby")

@@ -8,6 +8,7 @@ import uuid
 from typing import Annotated, Literal
 
 import anyio
+import orjson
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi.concurrency import run_in_threadpool
 from starlette.responses import Response
@@ -16,7 +17,7 @@ from azul_metastore.api.auth import service_identity
 from azul_metastore.api.deps import services
 from azul_metastore.api.responses import JSON
 from azul_metastore.app import Services
-from azul_metastore.errors import InvalidInput
+from azul_metastore.errors import BadRequest, InvalidInput
 from azul_metastore.events.dispatch import ConsumerFilters, multipart_body
 from azul_metastore.events.intake import check_model, event_json, parse_batch
 from azul_metastore.ingest.indexing import MODELS as INDEXED_MODELS
@@ -63,6 +64,24 @@ async def post_events(
             failures=payload["failures"],
         )
     return JSON(payload)
+
+
+@router.post("/event/simulate")
+async def simulate_event(request: Request, svc: Annotated[Services, Depends(services)]) -> Response:
+    """Which consumers of binary events would take the posted binary event, and which filter drops
+    it for the others (Azul's ``EventSimulate``): the filters of each consumer's latest fetch."""
+    body = await request.body()
+    try:
+        raw = orjson.loads(body)
+    except orjson.JSONDecodeError as exc:
+        raise BadRequest(f"the body must be one binary event as JSON: {exc}") from None
+    result = svc.intake.validate("binary", [raw])
+    if result.failures:
+        raise InvalidInput(result.failures[0].error.removeprefix("event 0: "))
+    (event,) = result.accepted
+    verdicts = await run_in_threadpool(svc.dispatch.simulate, event)
+    return JSON({"consumers": [{"name": v.name, "version": v.version, "filter_out": v.filter_out,
+                                "filter_out_trigger": v.filter_out_trigger} for v in verdicts]})
 
 
 #: threads for long polls of ``GET /event``, apart from the pool every other sync route and
