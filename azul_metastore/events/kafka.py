@@ -418,11 +418,16 @@ class KafkaEventLog:
                 continue  # another process of the group owns it (or the rebalance is not done)
             low, high = self._watermarks(name)
             # 1. a range this consumer held before a restart, or one whose consumer vanished
-            for lease in member.leases[name]:
+            for lease in list(member.leases[name]):
                 if lease.done or not (lease.expires < now or lease.consumer == consumer):
                     continue
                 lease.consumer, lease.expires = consumer, now + self.lease_seconds
                 first = max(lease.start, low)
+                if lease.end - first > max_count:
+                    # a vanished consumer's larger batch: take what was asked for and leave the rest
+                    # as a lease of its own, free for the next fetch (compact sorts leases by start)
+                    member.leases[name].append(Lease(name, first + max_count, lease.end, "", 0.0))
+                    lease.end = first + max_count
                 records = self._read(topic, name, first, lease.end - first)
                 if records:
                     return Batch(group, records, _Token(member, lease))
