@@ -99,15 +99,26 @@ def listening_socket(host: str, port: int) -> socket.socket:
     return sock
 
 
+#: the longest pause before a failed worker is started again
+WORKER_BACKOFF_MAX = 60.0
+
+
 def start_workers(workers: list[Worker], stop: threading.Event) -> list[threading.Thread]:
     threads = []
     for worker in workers:
 
         def guarded(w: Worker = worker) -> None:
-            try:
-                w.run(stop)
-            except Exception:
-                log.exception("worker %s stopped with an error", w.name)
+            # a worker that fails unexpectedly is started again (after a pause that grows), never
+            # left dead: an ingestor stopped for good indexed nothing more until a restart
+            backoff = 1.0
+            while not stop.is_set():
+                try:
+                    w.run(stop)
+                    return
+                except Exception:
+                    log.exception("worker %s stopped with an error; starting it again in %.0f s", w.name, backoff)
+                    stop.wait(backoff)
+                    backoff = min(WORKER_BACKOFF_MAX, backoff * 2)
 
         thread = threading.Thread(target=guarded, name=worker.name, daemon=True)
         thread.start()

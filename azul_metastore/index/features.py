@@ -14,6 +14,7 @@ import base64
 import hashlib
 import ipaddress
 import logging
+import math
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 from urllib.parse import urlparse
@@ -85,9 +86,23 @@ def _binary(value: str) -> dict[str, Any]:
     return {"binary_string": base64.b64decode(value).decode("utf-8", errors="ignore")}
 
 
+def _integer(value: str) -> dict[str, Any]:
+    number = int(value)
+    if not -(2**63) <= number < 2**63:  # what both indices hold (an OpenSearch long; SQLite's JSON)
+        raise ValueError(f"integer {value[:40]!r} is past 64 bits")
+    return {"integer": number}
+
+
+def _float(value: str) -> dict[str, Any]:
+    number = float(value)
+    if not math.isfinite(number):  # JSON has no infinity or NaN
+        raise ValueError(f"float {value[:40]!r} is not finite")
+    return {"float": number}
+
+
 _ENRICHERS: dict[str, Callable[[str], dict[str, Any]]] = {
-    "integer": lambda v: {"integer": int(v)},
-    "float": lambda v: {"float": float(v)},
+    "integer": _integer,
+    "float": _float,
     "string": lambda v: {},
     "binary": _binary,
     "datetime": lambda v: {"datetime": v},

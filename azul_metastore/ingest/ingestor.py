@@ -132,10 +132,15 @@ class Ingestor:
         """Index ``events``; the rejects, numbered from ``offset``. Halves a batch the index refuses."""
         try:
             result = self.indexer.index(self.model, events)
-        except InvalidInput as exc:
+        except (InvalidInput, TypeError, ValueError, OverflowError) as exc:
+            # the index refused the batch, or an event could not be encoded (a bug the encoder did
+            # not foresee, such as a number no JSON packer takes): halve until it is alone, so one
+            # event never stops the ingestor for good
+            reason = "index_refused" if isinstance(exc, InvalidInput) else "index_error"
             if len(events) == 1:
-                log.error("ingestor %s: the index refused an event: %s", self.model, exc)
-                return [Rejected(offset, "index_refused", str(exc))]
+                log.error("ingestor %s: an event could not be indexed (%s): %s", self.model, reason, exc)
+                return [Rejected(offset, reason, f"{type(exc).__name__}: {exc}" if reason == "index_error"
+                                 else str(exc))]
             half = len(events) // 2
             return self._index(events[:half], offset) + self._index(events[half:], offset + half)
         return [Rejected(offset + r.index, r.reason, r.error) for r in result.rejected]

@@ -639,3 +639,15 @@ def test_numbers_past_64_bits_are_the_numbers_and_text_written(store: MetadataSt
     store.write(docs)
     assert sha256_of("1331 bytes") in store.find(parse("size:<1.3kib"), system, limit=1000)
     assert sha256_of("1331 bytes") not in store.find(parse("size:>=1.3kib"), system, limit=1000)
+
+
+def test_feature_numbers_past_what_an_index_holds_are_stored_and_found_as_text(store: MetadataStore,
+                                                                              dataset) -> None:
+    huge = "1180591620717411303424"
+    sha = sha256_of("numbers no index holds")
+    store.write(dataset.binary(binary_event(sha256=sha, security="LOW", features=[
+        {"name": "big", "type": "integer", "value": huge}, {"name": "ratio", "type": "float", "value": "-inf"}])))
+    system = dataset.access("system")
+    assert store.find(parse(f"features_map.big:{huge}"), system) == [sha]
+    assert store.find(parse("features_map.ratio:'-inf'"), system) == [sha]
+    assert store.find(parse("features_map.big:>1000000000000000000000"), system) == [sha]

@@ -293,3 +293,48 @@ def test_a_dead_letter_whose_event_grows_when_written_back_keeps_the_record_star
     assert "event" not in body and body["raw_bytes"] == len(value) and body["offset"] == 7
     small = dead_letter(Record("binary", 8, "k", b'{"a": 1}', 0), "bad_shape", "x", limit)
     assert orjson.loads(small.value)["event"] == {"a": 1}
+
+
+def test_feature_numbers_no_index_holds_are_stored_as_text_and_indexing_goes_on(services: Services) -> None:
+    """An integer feature past 64 bits made the encoder raise TypeError: with refresh a 500, and
+    the binary ingestor died on the event, indexing nothing after it. Such values (and floats that
+    are not finite) are stored without their typed part, searchable by their text, as any value
+    that does not parse for its type."""
+    from azul_metastore.query import parse
+
+    huge = "1180591620717411303424"
+    odd = binary_event(sha256="e" * 64, features=[{"name": "big", "type": "integer", "value": huge},
+                                                  {"name": "ratio", "type": "float", "value": "inf"},
+                                                  {"name": "nan", "type": "float", "value": "nan"}])
+    services.intake.post("binary", [odd, binary_event(sha256="f" * 64)])
+    assert ingest_all(services) == 2
+    access = system(services)
+    assert services.index.find(parse(f"features_map.big:{huge}"), access) == ["e" * 64]
+    assert services.index.find(parse("features_map.ratio:inf"), access) == ["e" * 64]
+    assert services.index.documents(["f" * 64], access)
+    assert list(services.event_log.read("dead-letter", 0, 10)) == []
+
+
+def test_an_event_the_encoder_cannot_handle_is_dead_lettered_and_the_rest_indexed(services: Services) -> None:
+    """An exception the indexer did not foresee (here raised by a fault-injecting wrapper, a fake of
+    our own making for a bug that has no input yet) stopped the ingestor for good; the batch is
+    halved until the event is alone, which is dead-lettered as ``index_error``."""
+    events = [binary_event(sha256=f"{i:064x}") for i in range(5)]
+    services.intake.post("binary", events)
+    ingestor = build_ingestor(services, "binary")
+    real = ingestor.indexer
+
+    class FaultyIndexer:  # a fake: injects the failure of one event into the real indexer
+        def index(self, model: str, batch: list[dict]):
+            if any(e["entity"]["sha256"] == events[2]["entity"]["sha256"] for e in batch):
+                raise TypeError("Integer exceeds 64-bit range")
+            return real.index(model, batch)
+
+    ingestor.indexer = FaultyIndexer()  # type: ignore[assignment]
+    assert ingestor.run_once(wait=0) == 5
+    dead = [orjson.loads(r.value) for r in services.event_log.read("dead-letter", 0, 10)]
+    assert [(d["reason"], d["event"]["entity"]["sha256"]) for d in dead] == [
+        ("index_error", events[2]["entity"]["sha256"])]
+    assert "TypeError" in dead[0]["error"]
+    access = system(services)
+    assert len(services.index.documents([e["entity"]["sha256"] for e in events], access)) == 4
