@@ -33,13 +33,13 @@ def check_key(source: str, label: str, sha256: str | None = None) -> str | None:
     Returns the lower-cased sha256. Raises InvalidInput naming what is accepted.
     """
     for what, value in (("source", source), ("label", label)):
-        if not _NAME.match(value) or ".." in value:
+        if not _NAME.fullmatch(value) or ".." in value:  # fullmatch: "$" also matches before a final newline
             raise InvalidInput(f"{what} {value!r} is not valid: use letters, digits, '_', '-' and '.' "
                                "(1-128 characters, starting with a letter or digit)", field=what)
     if sha256 is None:
         return None
     low = sha256.lower()
-    if not _SHA256.match(low):
+    if not _SHA256.fullmatch(low):
         raise InvalidInput(f"{sha256!r} is not a sha256 (64 hex digits)", field="sha256")
     return low
 

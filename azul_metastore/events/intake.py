@@ -103,7 +103,11 @@ class EventIntake:
         result = IntakeResult()
         limit = self.settings.max_event_bytes
         for i, raw in enumerate(raw_events):
-            text = orjson.dumps(raw)
+            try:
+                text = orjson.dumps(raw)
+            except TypeError as exc:  # nested past orjson's 255 levels (it reads 1024): no event is
+                result.failures.append(Failure(i, "", f"event {i}: cannot be read back as an event: {exc}"))
+                continue
             echo = text[:ECHO_CHARS].decode("utf-8", "replace")
             if len(text) > limit:
                 result.failures.append(

@@ -109,15 +109,18 @@ class MultipartSpooler:
         self._header_value = b""
         if self._urlencoded is not None:
             return
-        self._parser = MultipartParser(params[b"boundary"], {
-            "on_part_begin": self._on_part_begin,
-            "on_part_data": self._on_part_data,
-            "on_part_end": self._on_part_end,
-            "on_header_field": self._on_header_field,
-            "on_header_value": self._on_header_value,
-            "on_header_end": self._on_header_end,
-            "on_headers_finished": self._on_headers_finished,
-        })
+        try:
+            self._parser = MultipartParser(params[b"boundary"], {
+                "on_part_begin": self._on_part_begin,
+                "on_part_data": self._on_part_data,
+                "on_part_end": self._on_part_end,
+                "on_header_field": self._on_header_field,
+                "on_header_value": self._on_header_value,
+                "on_header_end": self._on_header_end,
+                "on_headers_finished": self._on_headers_finished,
+            })
+        except FormParserError as exc:  # a boundary over 70 characters (RFC 2046) or otherwise unusable
+            raise BadRequest(f"the multipart boundary cannot be used: {exc}") from exc
 
     # --- parser callbacks (our errors propagate out of parser.write, through feed) ------------------
 

@@ -86,6 +86,17 @@ def test_content_size_bounds_are_inclusive_and_need_content(server: str) -> None
                                                                         "r-over-content-size": 2000})
 
 
+def test_sizes_and_events_past_what_can_be_read_are_refused(server: str) -> None:
+    """A size past 64 bits, and an event nested past 255 levels, answered 500 (orjson writes no more)."""
+    assert "less than or equal" in refused(server, **{"r-under-content-size": 2**64})
+    deep = "[" * 300 + "]" * 300
+    answer = httpx.post(f"{server}/api/v2/event", params={"model": "binary"}, content=f"[{deep}]",
+                        headers={"content-type": "application/json"}, timeout=30)
+    assert answer.status_code == 422 and "cannot be read back" in answer.json()["message"]
+    simulated = httpx.post(f"{server}/api/v2/event/simulate", content=deep, timeout=30)
+    assert simulated.status_code == 422
+
+
 def test_content_means_events_that_bring_content(server: str) -> None:
     """r-content asks for sourced and extracted events carrying content: an augmented event (new
     streams of a binary a plugin already saw) would run the plugin on the same binary again."""

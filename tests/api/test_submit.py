@@ -254,7 +254,11 @@ def test_a_malformed_form_is_400(env: Env) -> None:
     with env.client("low") as client:
         resp = client.post("/api/v0/binaries/source", content=b"not a form",
                            headers={"content-type": "multipart/form-data; boundary=xyz"})
-    assert resp.status_code == 400
+        assert resp.status_code == 400
+        # a boundary the multipart parser refuses (over 70 characters) answered 500
+        long = client.post("/api/v0/binaries/source", content=b"--" + b"b" * 300 + b"--\r\n",
+                           headers={"content-type": "multipart/form-data; boundary=" + "b" * 300})
+    assert long.status_code == 400 and "boundary" in long.json()["message"]
 
 
 # --- dataless and child submissions ----------------------------------------------------------------
