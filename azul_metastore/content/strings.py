@@ -15,11 +15,19 @@ of the file is left for the next page, so no string is cut in two by paging.
 from __future__ import annotations
 
 import re
+import time
 from typing import Any
+
+import regex as _regex
 
 from azul_metastore.errors import BadRequest
 
-__all__ = ["common_strings", "find_strings", "search_hex"]
+__all__ = ["REGEX_SECONDS", "common_strings", "find_strings", "search_hex"]
+
+#: how long a caller's regular expression may run over one page of strings: it comes from the
+#: caller, and Python's ``re`` cannot be stopped (``(a{1,2})+b`` took a minute on 40 characters),
+#: so patterns run in the ``regex`` module, which can
+REGEX_SECONDS = 5.0
 
 ASCII, UTF16 = "ascii", "utf-16le"
 _PRINTABLE = rb"[\t\x20-\x7e]"
@@ -33,6 +41,8 @@ def _patterns(min_length: int) -> list[tuple[str, re.Pattern[bytes], int]]:
 
 def _scan(data: bytes, min_length: int) -> list[tuple[int, int, str, str]]:
     """Every string as ``(start, end, encoding, text)`` sorted by start (window-relative)."""
+    if min_length > len(data):  # none can be that long (and re refuses repeats past 2**32)
+        return []
     found = []
     for enc, pattern, width in _patterns(min_length):
         for m in pattern.finditer(data):
@@ -53,9 +63,10 @@ def find_strings(data: bytes, *, offset: int = 0, content_length: int | None = N
     if min_length < 1 or max_length < min_length:
         raise BadRequest("need 1 <= min_length <= max_length", min_length=min_length, max_length=max_length)
     try:
-        rx = re.compile(regex) if regex else None
-    except re.error as exc:
+        rx = _regex.compile(regex) if regex else None
+    except (_regex.error, OverflowError, RecursionError, ValueError) as exc:
         raise BadRequest(f"invalid regex {regex!r}: {exc}") from exc
+    deadline = time.monotonic() + REGEX_SECONDS
     total = content_length if content_length is not None else offset + len(data)
     window_end = offset + len(data)
     needle = filter.lower() if filter else None
@@ -68,8 +79,15 @@ def find_strings(data: bytes, *, offset: int = 0, content_length: int | None = N
             break
         if needle is not None and needle not in text.lower():
             continue
-        if rx is not None and not rx.search(text):
-            continue
+        if rx is not None:
+            try:
+                matched = rx.search(text, timeout=max(deadline - time.monotonic(), 0.001))
+            except TimeoutError:
+                # a pattern that backtracks without end ((a+)+b): what was found so far, and
+                # ``time_out``; the next page starts at this string
+                return {"strings": results, "has_more": True, "next_offset": offset + start, "time_out": True}
+            if not matched:
+                continue
         if len(results) >= take_n_strings:
             next_offset, has_more = offset + start, True
             break

@@ -98,3 +98,28 @@ def test_entropy() -> None:
     assert out["overall"] == pytest.approx(entropy(data), abs=1e-3)
     rnd = entropy_blocks([os.urandom(100_000)], block_size=block_size_for(100_000, 40))
     assert len(rnd["blocks"]) == 40 and all(7.5 < b <= 8 for b in rnd["blocks"])
+
+
+def test_a_regex_that_backtracks_without_end_times_out(monkeypatch) -> None:
+    """A caller's pattern ran unbounded: ``(a{1,2})+b`` took a minute over 40 characters, pinning a
+    thread. It now stops at its time budget with ``time_out`` and what was found before (the
+    ``regex`` module avoids that one; ``(a|aa)+b`` still backtracks there)."""
+    import time
+
+    from azul_metastore.content import strings as module
+
+    monkeypatch.setattr(module, "REGEX_SECONDS", 0.2)
+    data = b"found first\x00" + b"a" * 40 + b"\x00tail"
+    started = time.monotonic()
+    got = find_strings(data, regex=r"(a|aa)+b|found")
+    assert time.monotonic() - started < 5
+    assert got["time_out"] is True and got["has_more"] is True
+    assert [s["string"] for s in got["strings"]] == ["found first"] and got["next_offset"] == 12
+
+
+def test_lengths_and_repeats_past_what_a_pattern_holds_are_answered() -> None:
+    """``min_length=2**32`` and ``regex=a{99999999999}`` raised OverflowError (500)."""
+    assert find_strings(b"some text here", min_length=2**32, max_length=2**32 + 1)["strings"] == []
+    assert common_strings(b"same text", b"same text", min_length=2**32)["strings"] == []
+    with pytest.raises(BadRequest, match="invalid regex"):
+        find_strings(b"some text here", regex="a{99999999999}")
