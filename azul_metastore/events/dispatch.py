@@ -194,7 +194,7 @@ class Delivery:
 
 
 #: prefixes of the consumer groups of the metastore's own ingestors and lifecycle jobs
-RESERVED_GROUPS = ("ingestor-", "lifecycle-")
+RESERVED_GROUPS = (topics.INGESTOR_GROUPS, topics.LIFECYCLE_GROUPS)
 
 
 def dequeued_id(kafka_key: str, name: str, version: str, unix: int) -> str:

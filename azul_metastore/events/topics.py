@@ -20,6 +20,10 @@ DEAD_LETTER = "dead-letter"
 #: the filters each consumer of binary events fetches with (``events/consumers.py``)
 CONSUMERS = "consumers"
 
+#: prefixes of the consumer groups of the metastore's own ingestors and lifecycle jobs, which no
+#: plugin may take (``EventDispatch.group``)
+INGESTOR_GROUPS, LIFECYCLE_GROUPS = "ingestor-", "lifecycle-"
+
 MODEL_TOPICS = {
     "binary": BINARY,
     "plugin": PLUGIN,

@@ -86,7 +86,7 @@ class Ingestor:
         self.settings = settings
         self.event_log = event_log
         self.indexer = indexer
-        self.group = f"ingestor-{settings.partition}-{model}-{settings.ingestor_version_suffix}"
+        self.group = f"{topics.INGESTOR_GROUPS}{settings.partition}-{model}-{settings.ingestor_version_suffix}"
         # stable across restarts, so a restarted ingestor takes back the batch it held when it died
         self.consumer = f"{self.group}@{socket.gethostname()}{'#' + instance if instance else ''}"
         self.topics = model_topics(model)

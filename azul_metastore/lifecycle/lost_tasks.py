@@ -86,7 +86,7 @@ class LostTasks:
         self.intake = intake
         self.state = state
         self.clock = clock or SystemClock()
-        self.group = f"lifecycle-{settings.partition}-lost-tasks"
+        self.group = f"{topics.LIFECYCLE_GROUPS}{settings.partition}-lost-tasks"
         self.transient = frozenset(settings.retry_transient_statuses)
 
     def now(self) -> float:
