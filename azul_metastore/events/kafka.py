@@ -65,6 +65,7 @@ _ESCAPE = re.compile(rb"_([0-9a-f]{2})")
 _MAX_TOPIC = 249  # Kafka's limit on topic names
 #: what ends a topic name shortened to fit (``kafka_topic_name``): ``_x`` and a digest's hex digits
 _LONG_MARK, _LONG_DIGITS = "_x", 16
+_SHORTENED = re.compile(r"[A-Za-z0-9._-]*_x[0-9a-f]{16}")
 
 
 def _escape(name: str) -> str:
@@ -80,18 +81,30 @@ def _unescape(name: str) -> str:
     return once.replace("_5f", "_")
 
 
+def _listed(suffix: str) -> str:
+    """The port's name of a topic from its Kafka name (less the namespace): a shortened name as it
+    is, since what was cut cannot be recovered (:func:`kafka_topic_name` takes it back)."""
+    if len(suffix) > len(_LONG_MARK) + _LONG_DIGITS and _SHORTENED.fullmatch(suffix):
+        return suffix
+    return _unescape(suffix)
+
+
 def kafka_topic_name(prefix: str, partition: str, topic: str) -> str:
     """The Kafka topic that holds ``topic``: reversible (``topics()`` lists port names) unless too long.
 
     Kafka takes at most 249 characters, and a plugin's retry lane holds its name, which Azul does
     not bound. A name past the limit keeps the start that fits, then ``_x`` and 16 hex digits of
     its sha256: ``_x`` is never an escape, so it cannot be another topic's name, and the same name
-    always gives the same topic. Such a topic is listed by that shortened name.
+    always gives the same topic. Such a topic cannot be unescaped: ``topics()`` lists it by the
+    shortened name as it is, and that name (which escaping would lengthen past the limit again)
+    names the same topic here, so what age-off and ``events tail`` list they can reach.
     """
     namespace = f"{_escape(prefix)}.{_escape(partition)}."
     escaped = _escape(topic)
     if len(namespace) + len(escaped) <= _MAX_TOPIC:
         return namespace + escaped
+    if _SHORTENED.fullmatch(topic) and len(namespace) + len(topic) <= _MAX_TOPIC:
+        return namespace + topic  # a shortened name as ``topics()`` lists it
     room = _MAX_TOPIC - len(namespace) - len(_LONG_MARK) - _LONG_DIGITS
     if room < 1:
         raise InvalidInput(
@@ -310,7 +323,7 @@ class KafkaEventLog:
                 n for n in self._admin.list_topics(timeout=self.request_timeout).topics if n.startswith(self._namespace)
             ]
             # a topic exists once created (a consumer may create it first): list those ever written
-            return sorted(_unescape(n[len(self._namespace) :]) for n in names if self._watermarks(n)[1] > 0)
+            return sorted(_listed(n[len(self._namespace) :]) for n in names if self._watermarks(n)[1] > 0)
 
     # --- writing ------------------------------------------------------------------------------------
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import time
 import uuid
 from pathlib import Path
 
@@ -593,11 +594,19 @@ def test_kafka_lists_topic_names_with_underscores_as_written(kafka_bootstrap: st
 
     log = KafkaEventLog(kafka_bootstrap, f"test-{uuid.uuid4().hex[:12]}", "suite")
     names = ["binary.retry.my_plugin", "a_5fb", "é_x"]
+    long = "binary.retry." + "plug_in-" * 40  # past Kafka's 249 characters: shortened
     try:
         for i, name in enumerate(names):
             log.append(name, [Message("k", b"{}")] * (i + 1))
-        assert log.topics() == sorted(names)
+        log.append(long, [Message("k", b"{}")] * 4)
+        (listed,) = set(log.topics()) - set(names)
+        assert sorted(set(log.topics()) - {listed}) == sorted(names)
+        # what is listed for the shortened topic reaches it (age-off trims what topics() lists)
+        assert listed.startswith("binary.retry.plug") and listed != long
+        assert log.end_offset(listed) == log.end_offset(long) == 4
         assert [log.end_offset(name) for name in names] == [1, 2, 3]
+        assert log.trim(listed, int(time.time() * 1000) + 60_000) == 4
+        assert log.end_offset(long) == 4 and log.read(long, 0, 10) == []
     finally:
         log.close()
 
