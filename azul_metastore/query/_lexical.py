@@ -83,7 +83,8 @@ def size(text: str) -> int | float | None:
     exact = Decimal(found.group(1)) * SIZE_UNITS[found.group(2).lower()]
     if exact == exact.to_integral_value() and -INT64_MAX - 1 <= exact <= INT64_MAX:
         return int(exact)
-    return float(exact)
+    wide = float(exact)  # past the largest float, inf: a bound past every size, as number() has it
+    return wide if math.isfinite(wide) else math.copysign(sys.float_info.max, wide)
 
 
 def format_number(value: int | float) -> str:

@@ -323,6 +323,8 @@ def test_integers_past_64_bits_compare_as_the_number_written_and_match_as_text()
     assert parse("features_map.n:>99999999999999999999") == M("features_map.n", 1e20, ":>")
     assert parse("size:>99999999999999999999tb") == M("size", 99999999999999999999 * 10**12 * 1.0, ":>")
     assert parse("size:>9223372036854775807") == M("size", big, ":>")
+    assert parse("size:<" + "9" * 400 + "kb") == M("size", sys.float_info.max, ":<")  # no inf
+    assert parse("size:>-" + "9" * 400 + "tib") == M("size", -sys.float_info.max, ":>")
     assert parse("size:>000000000000000000000000012") == M("size", 12, ":>")  # leading zeros: still 12
     assert parse("features_map.serial:123456789012345678901234567890") == M(
         "features_map.serial", "123456789012345678901234567890")
