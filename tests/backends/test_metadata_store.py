@@ -615,6 +615,11 @@ def test_queries_at_the_parsers_limits_are_answered_by_every_index(loaded: Metad
         assert names(loaded.find(query, system)) == {"A", "B", "E"}, text
         assert loaded.count(query, system) >= 3
         assert names(loaded.list_binaries(query, system, None, 1000).items) == {"A", "B", "E"}
+    # a NOT over many fields also requires each of them present: one clause each, 497 of them
+    absent = " OR ".join(f"features_map.f{i}:x" for i in range(MAX_TERMS - 3))
+    negated = parse(f"features_map.tag:malware NOT ({absent})")
+    assert names(loaded.find(negated, system)) == set()
+    assert loaded.count(negated, system) == 0
     with pytest.raises(BadRequest, match="nests 13 levels"):
         parse("NOT " + nots)
 

@@ -134,9 +134,8 @@ class Compiler:
         if isinstance(node, Not):
             inner = self.doc_predicate(node.child)
             present = [self._exists(k) for k in sorted(keys(node.child)) if k not in ("binary.tag", "feature.tag")]
-            sql = " AND ".join(f"({p.sql})" for p in present)
-            params = [x for p in present for x in p.params]
-            return Compiled(f"{sql + ' AND ' if sql else ''}NOT ({inner.sql})", params + inner.params)
+            # one clause per field: joined balanced, as a chain of hundreds is too deep for SQLite
+            return _joined([*present, Compiled(f"NOT ({inner.sql})", inner.params)], "AND")
         if isinstance(node, Term):
             return self._term(node, "bx")
         if isinstance(node, Range):
