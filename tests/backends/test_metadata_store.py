@@ -16,9 +16,11 @@ from __future__ import annotations
 
 import pytest
 
-from azul_metastore.errors import BadRequest, InvalidInput
+from azul_metastore.errors import BadRequest, InvalidInput, InvalidQuery
 from azul_metastore.index.port import MetadataStore
+from azul_metastore.index.sqlite import SqliteMetadataStore
 from azul_metastore.query import parse
+from azul_metastore.query.parser import MAX_TERMS
 from azul_metastore.security import EncodedSecurity
 from tests.support.events import binary_event, sha256_of
 from tests.support.index_data import NAMES, A, B, C, D, E, Oracle, md5
@@ -477,6 +479,21 @@ def test_a_bare_hash_term_never_lists_a_binary_the_caller_cannot_see(loaded: Met
     assert loaded.list_binaries(parse(B), low, None, 100).total == 0
 
 
+def test_a_query_past_opensearchs_clause_count_is_the_callers_to_simplify(loaded: MetadataStore, dataset) -> None:
+    """A bare hex term is looked for in up to 7 fields, and OpenSearch takes at most 1,024 clauses
+    a query: 499 such terms were a 503 there ("OpenSearch failed"). The embedded index answers;
+    OpenSearch says, as a 400, that the query is the caller's to simplify."""
+    system = dataset.access("system")
+    query = parse(" OR ".join([md5("A")[:6]] + [f"{i:06x}" for i in range(MAX_TERMS - 2)]))
+    if isinstance(loaded, SqliteMetadataStore):
+        assert names(loaded.find(query, system)) == {"A"}
+    else:
+        with pytest.raises(InvalidQuery, match=r"too complex for OpenSearch.*maxClauseCount"):
+            loaded.find(query, system)
+        with pytest.raises(InvalidQuery, match="too complex"):
+            loaded.count(query, system)
+
+
 def test_numbers_past_64_bits_compare_on_every_index(loaded: MetadataStore, dataset) -> None:
     """A bound no 64-bit integer reaches is clamped to them: the query answers what such a bound
     means, on both indices, instead of failing in one of them."""
@@ -600,7 +617,7 @@ def test_any_feature_name_is_stored_and_found_under_its_own_name(store: Metadata
 def test_queries_at_the_parsers_limits_are_answered_by_every_index(loaded: MetadataStore, dataset) -> None:
     """What the parser accepts, each index answers: a chain of 499 ORs and 12 nested groups or NOTs
     made SQL that SQLite refused (expression tree too large, parser stack overflow) and a 500."""
-    from azul_metastore.query.parser import MAX_DEPTH, MAX_TERMS, _depth
+    from azul_metastore.query.parser import MAX_DEPTH, _depth
 
     system = dataset.access("system")
     hashes = " OR ".join([f"md5:{md5(letter)}" for letter in "AB"] + [f"md5:{i:032x}" for i in range(MAX_TERMS - 3)])

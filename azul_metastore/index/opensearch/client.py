@@ -15,7 +15,14 @@ import orjson
 from opensearchpy import JSONSerializer, OpenSearch
 from opensearchpy import exceptions as os_errors
 
-from azul_metastore.errors import BackendUnavailable, BadRequest, Forbidden, MetastoreError, NotAuthenticated
+from azul_metastore.errors import (
+    BackendUnavailable,
+    BadRequest,
+    Forbidden,
+    InvalidQuery,
+    MetastoreError,
+    NotAuthenticated,
+)
 from azul_metastore.index.opensearch.connection import StdlibConnection
 from azul_metastore.settings import Settings
 
@@ -83,6 +90,18 @@ def _reason(exc: os_errors.TransportError) -> str:
     return str(exc.error)
 
 
+#: what OpenSearch says of a query past ``indices.query.bool.max_clause_count`` (1,024 by default):
+#: 400 while it builds the query, 500 when a prefix expands past it as the query runs
+_TOO_MANY_CLAUSES = "maxClauseCount"
+
+
+def _too_complex(exc: os_errors.TransportError) -> InvalidQuery:
+    """A query past OpenSearch's clause count is the caller's to simplify (400), as on the embedded
+    index; it counts a clause for each field a bare term is looked for in (up to 7 for hex)."""
+    return InvalidQuery(f"the query is too complex for OpenSearch ({_reason(exc).split(';')[0]}); use fewer terms,"
+                        " or longer prefixes", column=1)
+
+
 @contextmanager
 def translated(doing: str) -> Iterator[None]:
     """Run OpenSearch calls; turn their failures into metastore errors naming what was being done."""
@@ -95,8 +114,12 @@ def translated(doing: str) -> Iterator[None]:
     except os_errors.AuthorizationException as exc:
         raise Forbidden(f"OpenSearch refused the request while {doing}: {_reason(exc)}") from exc
     except os_errors.RequestError as exc:
+        if _TOO_MANY_CLAUSES in _reason(exc):
+            raise _too_complex(exc) from exc
         raise BadRequest(f"OpenSearch rejected the request while {doing}: {_reason(exc)}") from exc
     except os_errors.TransportError as exc:
+        if _TOO_MANY_CLAUSES in _reason(exc):
+            raise _too_complex(exc) from exc
         raise BackendUnavailable(f"OpenSearch failed while {doing}: {_reason(exc)}") from exc
     except os_errors.ImproperlyConfigured as exc:
         raise BackendUnavailable(f"OpenSearch client misconfigured while {doing}: {exc}") from exc
