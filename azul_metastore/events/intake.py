@@ -45,6 +45,8 @@ class IntakeResult:
 
     accepted: list[BaseEvent] = field(default_factory=list)
     failures: list[Failure] = field(default_factory=list)
+    #: where each accepted event was in the batch (failures found once they are tracked name it)
+    positions: list[int] = field(default_factory=list)
 
     def response(self, include_ok: bool) -> dict[str, Any]:
         return {
@@ -126,13 +128,41 @@ class EventIntake:
                 result.failures.append(Failure(i, echo, f"event {i}: not a valid {model} event: {exc}"))
                 continue
             result.accepted.append(event)
+            result.positions.append(i)
         return result
 
     def post(self, model: str, raw_events: Sequence[Any]) -> IntakeResult:
-        """Validate ``raw_events`` and publish the valid ones."""
+        """Validate ``raw_events`` and publish the valid ones.
+
+        Tracking fields add to an event (its path's links and authors, once each): one under the
+        limit as posted may be over it once tracked. That event fails alone, as one over the limit
+        as posted does; the rest of the batch is published (it all was refused, 422)."""
         result = self.validate(model, raw_events)
-        self.publish(model, result.accepted)
+        limit = self._limit(model)
+        fitting: list[BaseEvent] = []
+        positions: list[int] = []
+        by_topic: dict[str, list[Message]] = defaultdict(list)
+        for index, event in zip(result.positions, result.accepted, strict=True):
+            assign_tracking(event)
+            data = event_bytes(event)
+            if len(data) > limit:
+                result.failures.append(Failure(index, data[:ECHO_CHARS].decode("utf-8", "replace"),
+                                               f"event {index}: {len(data)} bytes once tracked is over the limit"
+                                               f" of {limit} bytes per event"))
+                continue
+            fitting.append(event)
+            positions.append(index)
+            by_topic[topic_for(model, event)].append(Message(event.kafka_key, data))
+        for topic, messages in by_topic.items():
+            self.event_log.append(topic, messages)
+        result.accepted, result.positions = fitting, positions
+        result.failures.sort(key=lambda f: f.index)
         return result
+
+    def _limit(self, model: str) -> int:
+        if model not in MODEL_TOPICS:
+            check_model(model)
+        return self.settings.max_event_bytes + (STATUS_MARGIN if model == "status" else 0)
 
     def publish(self, model: str, events: Sequence[BaseEvent]) -> list[BaseEvent]:
         """Stamp tracking fields and append validated events, grouped by topic; returns them.
@@ -141,9 +171,7 @@ class EventIntake:
         (a status, which may carry a whole event as its input, gets the dead-letter margin): the
         metastore's own events (submissions, expedite, dequeues) are held to the limit posted
         events are, on every event log (Kafka refused them, SQLite took them)."""
-        if model not in MODEL_TOPICS:
-            check_model(model)
-        limit = self.settings.max_event_bytes + (STATUS_MARGIN if model == "status" else 0)
+        limit = self._limit(model)
         by_topic: dict[str, list[Message]] = defaultdict(list)
         for event in events:
             assign_tracking(event)

@@ -5,10 +5,11 @@ from __future__ import annotations
 import json
 
 import httpx
+import orjson
 
 from azul_metastore.app import Services
 from tests.support.dispatcher import parse_events_response
-from tests.support.events import binary_event, fixture_event
+from tests.support.events import binary_event, fixture_event, sha256_of
 
 
 def post(server: str, model: str, events: object, **params: object) -> httpx.Response:
@@ -48,6 +49,22 @@ def test_partial_success_names_index_and_field(server: str, services: Services) 
     assert errors[4].startswith("event 5: ")
     assert services.event_log.end_offset("binary") == 1
     assert body["ok"] == []
+
+
+def test_an_event_over_the_limit_once_tracked_fails_alone(server: str, services: Services) -> None:
+    """Tracking adds a link and an author per node of the path: an event under the limit as
+    posted can be over it once tracked. It failed the whole batch (422); now it fails alone."""
+    limit = services.settings.max_event_bytes
+    deep = binary_event(action="extracted", parent=sha256_of("parent"), above=[sha256_of(str(i)) for i in range(20)])
+    deep = binary_event(action="extracted", parent=sha256_of("parent"), above=[sha256_of(str(i)) for i in range(20)],
+                        pad=limit - 50 - len(orjson.dumps(deep)))
+    assert limit - 100 < len(orjson.dumps(deep)) <= limit
+    resp = post(server, "binary", [binary_event(), deep, binary_event(author="later")])
+    assert resp.status_code == 200, resp.text
+    body = resp.json()
+    assert body["total_ok"] == 2 and body["total_failures"] == 1
+    assert body["failures"][0]["error"].startswith("event 1: ") and "once tracked" in body["failures"][0]["error"]
+    assert services.event_log.end_offset("binary") == 2
 
 
 def test_whole_request_errors(server: str) -> None:
